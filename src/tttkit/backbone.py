@@ -1,0 +1,177 @@
+"""What the engine needs from an inpainting network, whatever its architecture.
+
+A backbone plugin subclasses :class:`Backbone` and implements the *native* forward passes
+(:meth:`Backbone.native_generate`, :meth:`Backbone.native_discriminate`) in its own conventions
+— value range, mask polarity, size multiple — which it declares in :class:`Conventions`. The engine
+only ever calls :meth:`Backbone.generate` and :meth:`Backbone.discriminate`, which speak the
+engine's single convention: RGB in ``[0, 1]``, masks ``(B, 1, H, W)`` with ``1`` marking a hole.
+The conversion lives here, once, so the engine never guesses and plugins never repeat it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """How a backbone wants its tensors.
+
+    Attributes:
+        value_range: the RGB range the network reads and writes, e.g. ``(-1, 1)`` or ``(0, 1)``.
+        hole_value: the mask value that marks a hole in the network's own input (``1`` or ``0``).
+        pad_multiple: height and width must be multiples of this; inputs are reflect-padded.
+        working_size: the square resolution the network was trained at; callers resize to it.
+    """
+
+    value_range: tuple[float, float] = (-1.0, 1.0)
+    hole_value: int = 1
+    pad_multiple: int = 1
+    working_size: int = 256
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return asdict(self)
+
+
+@dataclass
+class GeneratorOutput:
+    """A generator's prediction in the engine's convention.
+
+    Attributes:
+        image: ``(B, 3, H, W)`` RGB in ``[0, 1]``: the network's full output, not composited.
+        pyramid: lower-resolution RGB predictions in ``[0, 1]``, coarsest first, for multi-scale
+            losses (empty when the network has none).
+        gradients: predicted image-gradient maps ``(B, 6, h, w)`` (d/dy and d/dx per RGB channel,
+            Sobel units of a ``[0, 1]`` image), coarsest first, ending at full resolution; for the
+            pyramid structure loss (empty when the network predicts none).
+    """
+
+    image: Tensor
+    pyramid: tuple[Tensor, ...] = field(default_factory=tuple)
+    gradients: tuple[Tensor, ...] = field(default_factory=tuple)
+
+
+class Backbone(nn.Module):
+    """Base class of every inpainting backbone.
+
+    Subclasses set ``self.generator`` and (optionally) ``self.discriminator``, pass their
+    :class:`Conventions` to ``__init__``, and implement the native methods and
+    :meth:`layer_groups`. ``config`` must recreate the architecture: ``factory(**config)``.
+    """
+
+    generator: nn.Module
+    discriminator: nn.Module | None
+
+    def __init__(self, conventions: Conventions, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.conventions = conventions
+        self.config = dict(config)
+        self.discriminator = None
+
+    # -- to implement -------------------------------------------------------------------------
+
+    def native_generate(self, image: Tensor, mask: Tensor) -> GeneratorOutput:
+        """Run the generator on tensors already in the backbone's own conventions.
+
+        Args:
+            image: ``(B, 3, H, W)`` in ``conventions.value_range``; hole pixels hold whatever the
+                caller put there (the engine's filler content).
+            mask: ``(B, 1, H, W)`` with ``conventions.hole_value`` at holes; H, W are multiples of
+                ``conventions.pad_multiple``.
+
+        Returns:
+            A :class:`GeneratorOutput` whose tensors are in ``conventions.value_range``.
+        """
+        raise NotImplementedError
+
+    def native_discriminate(self, image: Tensor) -> Tensor:
+        """Patch logits ``(B, 1, h, w)`` for an RGB image in the backbone's value range."""
+        raise NotImplementedError(f"{type(self).__name__} has no discriminator")
+
+    def layer_groups(self) -> dict[str, nn.Module]:
+        """Named parameter groups for freezing policies, ordered from input to output.
+
+        Names are ``generator.<part>`` or ``discriminator.<part>`` (e.g. ``generator.encoder``,
+        ``discriminator.conv1``); together the groups must cover every parameter exactly once.
+        """
+        raise NotImplementedError
+
+    # -- engine-facing ------------------------------------------------------------------------
+
+    @property
+    def has_discriminator(self) -> bool:
+        """Whether adversarial losses can be computed."""
+        return self.discriminator is not None
+
+    def generate(self, image: Tensor, mask: Tensor) -> GeneratorOutput:
+        """Fill the holes of ``image`` (``[0, 1]``; ``mask`` 1 = hole), returning ``[0, 1]``."""
+        height, width = image.shape[-2:]
+        native_image = self._pad(self._to_native(image))
+        native_mask = self._pad(mask if self.conventions.hole_value == 1 else 1.0 - mask)
+        out = self.native_generate(native_image, native_mask)
+        return GeneratorOutput(
+            image=self._from_native(out.image[..., :height, :width]),
+            pyramid=tuple(self._from_native(p) for p in out.pyramid),
+            gradients=tuple(self._gradients_from_native(g) for g in out.gradients),
+        )
+
+    def discriminate(self, image: Tensor) -> Tensor:
+        """Patch logits for an RGB image in ``[0, 1]``."""
+        return self.native_discriminate(self._to_native(image))
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Number of parameters of the generator, the discriminator and both."""
+        gen = _count(self.generator.parameters())
+        disc = _count(self.discriminator.parameters()) if self.discriminator is not None else 0
+        return {"generator": gen, "discriminator": disc, "total": gen + disc}
+
+    # -- conversions --------------------------------------------------------------------------
+
+    def _to_native(self, image: Tensor) -> Tensor:
+        low, high = self.conventions.value_range
+        return image if (low, high) == (0.0, 1.0) else image * (high - low) + low
+
+    def _from_native(self, image: Tensor) -> Tensor:
+        low, high = self.conventions.value_range
+        return image if (low, high) == (0.0, 1.0) else (image - low) / (high - low)
+
+    def _gradients_from_native(self, gradients: Tensor) -> Tensor:
+        low, high = self.conventions.value_range
+        return gradients / (high - low)
+
+    def _pad(self, x: Tensor) -> Tensor:
+        multiple = self.conventions.pad_multiple
+        height, width = x.shape[-2:]
+        pad_h, pad_w = (-height) % multiple, (-width) % multiple
+        if pad_h == 0 and pad_w == 0:
+            return x
+        mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+        return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def _count(parameters: Iterator[nn.Parameter]) -> int:
+    return sum(p.numel() for p in parameters)
+
+
+def check_layer_groups(backbone: Backbone) -> None:
+    """Raise ``ValueError`` unless the layer groups cover every parameter exactly once."""
+    seen: dict[int, str] = {}
+    for group, module in backbone.layer_groups().items():
+        if not group.startswith(("generator.", "discriminator.")):
+            raise ValueError(f"layer group {group!r} must start with 'generator.' or 'discriminator.'")
+        for p in module.parameters():
+            if id(p) in seen:
+                raise ValueError(f"a parameter is in both layer groups {seen[id(p)]!r} and {group!r}")
+            seen[id(p)] = group
+    missing = [n for n, p in backbone.named_parameters() if id(p) not in seen]
+    if missing:
+        raise ValueError(f"parameters in no layer group: {', '.join(missing[:5])}")
+
+
+__all__ = ["Backbone", "Conventions", "GeneratorOutput", "check_layer_groups"]

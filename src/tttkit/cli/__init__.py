@@ -1,0 +1,57 @@
+"""The ``tttkit`` command line: one module per command group."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tttkit.cli._common import fail
+from tttkit.cli.list_cmd import list_command
+from tttkit.cli.plugins_cmd import plugins_command
+from tttkit.cli.strategies_cmd import app as strategies_app
+from tttkit.plugins import PluginLoadError, configure
+
+app = typer.Typer(
+    name="tttkit",
+    help="Test-time training for image-inpainting networks.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def options(
+    no_plugin_autoload: Annotated[
+        bool,
+        typer.Option(
+            "--no-plugin-autoload",
+            help="Do not load third-party plugins (entry points); built-ins still load.",
+            envvar="TTTKIT_DISABLE_PLUGIN_AUTOLOAD",
+        ),
+    ] = False,
+    block_plugin: Annotated[
+        list[str] | None,
+        typer.Option("--block-plugin", help="Do not load this plugin (repeatable)."),
+    ] = None,
+) -> None:
+    """Load plugins under the chosen settings before any command runs."""
+    try:
+        configure(autoload=not no_plugin_autoload, blocked=block_plugin or ())
+    except PluginLoadError as exc:
+        # The chained traceback is the plugin author's lead: show it, then fail.
+        import traceback
+
+        traceback.print_exception(exc.__cause__ or exc)
+        raise fail(str(exc), code=1) from None
+
+
+app.command("list")(list_command)
+app.command("plugins")(plugins_command)
+app.add_typer(strategies_app, name="strategies")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,74 @@
+"""Shared pieces of the command-line interface: option aliases, error reporting, output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from tttkit.config import SpecError
+from tttkit.io import InputError
+from tttkit.registry import RegistryError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Exit code of usage errors: bad option values, unknown names, unreadable inputs.
+USAGE_ERROR = 2
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+# Strategy overrides shared by every command that runs or shows a strategy.
+StepsOption = Annotated[int | None, typer.Option("--steps", min=0, help="Finetuning steps.")]
+LrOption = Annotated[float | None, typer.Option("--lr", min=0.0, help="Learning rate.")]
+BatchSizeOption = Annotated[
+    int | None, typer.Option("--batch-size", min=1, help="Views per finetuning step.")
+]
+MaskOption = Annotated[
+    str | None, typer.Option("--mask", help="Finetuning-mask strategy (see `tttkit list finetune-masks`).")
+]
+FillerOption = Annotated[
+    str | None, typer.Option("--filler", help="User-hole filler (see `tttkit list fillers`).")
+]
+AugmentOption = Annotated[
+    str | None,
+    typer.Option("--augment", help="'none' or name[:p],… (see `tttkit list augmentations`)."),
+]
+FreezeOption = Annotated[
+    str | None, typer.Option("--freeze", help="Freezing policy (see `tttkit list freezing-policies`).")
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override any field: path.to.field=value (JSON value). Repeatable."),
+]
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
+    """Print a one-line error to standard error and return the exit to raise."""
+    stderr.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def user_errors(command: F) -> F:
+    """Turn the errors a user can fix into a one-line message and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (RegistryError, SpecError, InputError) as exc:
+            raise fail(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    """Write JSON to standard output (never through rich, so it stays parseable)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

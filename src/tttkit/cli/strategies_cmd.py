@@ -1,0 +1,70 @@
+"""`tttkit strategies …`: inspect named strategies."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.syntax import Syntax
+from rich.table import Table
+
+from tttkit.cli._common import (
+    AugmentOption,
+    BatchSizeOption,
+    FillerOption,
+    FreezeOption,
+    JsonOption,
+    LrOption,
+    MaskOption,
+    SetOption,
+    StepsOption,
+    print_json,
+    stdout,
+    user_errors,
+)
+from tttkit.strategy import describe, get_strategy, override
+
+app = typer.Typer(no_args_is_help=True, help="Inspect named strategies (presets).")
+
+
+@app.command("show")
+@user_errors
+def show(
+    name: Annotated[str, typer.Argument(help="Strategy name (see `tttkit list strategies`).")],
+    steps: StepsOption = None,
+    lr: LrOption = None,
+    batch_size: BatchSizeOption = None,
+    mask: MaskOption = None,
+    filler: FillerOption = None,
+    augment: AugmentOption = None,
+    freeze: FreezeOption = None,
+    sets: SetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a strategy's resolved spec, after any overrides, and what it changes from its parent."""
+    spec = override(
+        get_strategy(name),
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        mask=mask,
+        filler=filler,
+        augment=augment,
+        freeze=freeze,
+        sets=sets or (),
+    )
+    data = dict(describe(spec))
+    if as_json:
+        print_json(data)
+        return
+    changes = data.pop("changes_from_parent", None)
+    stdout.print(f"[bold]{spec.name}[/] — {spec.description}")
+    stdout.print(Syntax(json.dumps(data, indent=2), "json", background_color="default"))
+    if changes:
+        table = Table(title=f"changes from {spec.parent}", title_justify="left", show_edge=False)
+        for column in ("field", spec.parent or "parent", spec.name):
+            table.add_column(column)
+        for path, values in changes.items():
+            table.add_row(path, json.dumps(values["parent"]), json.dumps(values["this"]))
+        stdout.print(table)

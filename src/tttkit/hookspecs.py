@@ -1,0 +1,121 @@
+"""Hook specifications: everything a tttkit plugin can provide.
+
+A plugin is a module (or object) with functions decorated by :data:`tttkit.hookimpl` whose names
+match the hooks below. Built-in plugins and third-party ones (entry-point group ``tttkit``) load
+through the same path. A plugin function may accept any subset of a hook's parameters.
+
+Registration hooks receive a ``register`` callback instead of returning lists, so tttkit can
+record which plugin registered each name and report duplicates naming both plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from tttkit.events import RunInfo, StepRecord
+
+hookspec = pluggy.HookspecMarker("tttkit")
+
+#: ``register(name, factory, *, description="")``: the signature of registration callbacks.
+RegisterFactory = Callable[..., None]
+
+
+# -- components --------------------------------------------------------------------------------
+
+
+@hookspec
+def tttkit_register_backbones(register: RegisterFactory) -> None:
+    """Register inpainting backbones.
+
+    Args:
+        register: call ``register(name, factory, description="")`` once per backbone.
+            ``factory(**config)`` returns a :class:`tttkit.backbone.Backbone`; its keyword
+            parameters are the backbone's configuration (recorded in checkpoints).
+    """
+
+
+@hookspec
+def tttkit_register_finetune_masks(register: RegisterFactory) -> None:
+    """Register finetuning-mask strategies: how the known region is hidden for training.
+
+    Args:
+        register: call ``register(name, factory, description="")``; ``factory(**params)``
+            returns a :class:`tttkit.components.FinetuneMaskStrategy`.
+    """
+
+
+@hookspec
+def tttkit_register_fillers(register: RegisterFactory) -> None:
+    """Register user-hole fillers: what stands in the user's holes during finetuning.
+
+    Args:
+        register: call ``register(name, factory, description="")``; ``factory(**params)``
+            returns a :class:`tttkit.components.Filler`.
+    """
+
+
+@hookspec
+def tttkit_register_augmentations(register: RegisterFactory) -> None:
+    """Register augmentations, the building blocks of augmentation pipelines.
+
+    Args:
+        register: call ``register(name, factory, description="")``; ``factory(**params)``
+            returns a :class:`tttkit.components.Augmentation`.
+    """
+
+
+@hookspec
+def tttkit_register_freezing_policies(register: RegisterFactory) -> None:
+    """Register freezing policies: which backbone parameters stay fixed during finetuning.
+
+    Args:
+        register: call ``register(name, factory, description="")``; ``factory(**params)``
+            returns a :class:`tttkit.components.FreezingPolicy`.
+    """
+
+
+@hookspec
+def tttkit_register_strategies(register: Callable[..., None]) -> None:
+    """Register named strategies (presets).
+
+    Args:
+        register: call ``register(spec)`` with a :class:`tttkit.config.StrategySpec`; its
+            ``name`` and ``description`` are the registered name and description. Derive from an
+            existing preset with ``spec.derive(...)`` so the new one states only what it changes.
+    """
+
+
+# -- run lifecycle observers ----------------------------------------------------------------------
+
+
+@hookspec
+def tttkit_run_start(run: RunInfo) -> None:
+    """Called once before the first finetuning step of a run.
+
+    Args:
+        run: what is about to run (strategy, number of steps, label, whether to show progress).
+    """
+
+
+@hookspec
+def tttkit_step_end(run: RunInfo, record: StepRecord) -> None:
+    """Called after every finetuning step.
+
+    Args:
+        run: the run, as passed to :func:`tttkit_run_start`.
+        record: the step's number, losses, learning rate, timing and, on evaluation steps, metrics.
+    """
+
+
+@hookspec
+def tttkit_run_end(run: RunInfo, result: Any) -> None:
+    """Called once after the last step, also when the run stops early or fails.
+
+    Args:
+        run: the run, as passed to :func:`tttkit_run_start`.
+        result: the run's result object, or ``None`` when the run failed.
+    """

@@ -1,0 +1,292 @@
+"""Plugin loading: built-ins and third-party plugins through one path, and the registries they fill.
+
+Built-in plugins are the modules in :data:`BUILTIN_PLUGINS`; third-party plugins are the
+entry points of group ``tttkit``. Both are loaded by :meth:`PluginHost.load`, which never silences
+a failure: a plugin that fails to import raises :class:`PluginLoadError` naming the plugin and its
+distribution, chained to the original traceback. A hook implementation whose name matches no hook
+specification is rejected at load.
+
+Environment:
+    ``TTTKIT_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry-point discovery (built-ins still load).
+    ``TTTKIT_BLOCK_PLUGINS=name1,name2`` blocks plugins (built-in or not) by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from tttkit import hookspecs
+from tttkit.config import StrategySpec
+from tttkit.registry import Registry, close_matches
+
+hookimpl = pluggy.HookimplMarker("tttkit")
+
+ENTRY_POINT_GROUP = "tttkit"
+ENV_DISABLE_AUTOLOAD = "TTTKIT_DISABLE_PLUGIN_AUTOLOAD"
+ENV_BLOCK = "TTTKIT_BLOCK_PLUGINS"
+
+#: Modules shipped with tttkit that are plugins, loaded before any third-party plugin.
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "tttkit.progress",
+    "tttkit_backbones.attention_net.plugin",
+    "tttkit_strategies.finetune_masks",
+    "tttkit_strategies.fillers",
+    "tttkit_strategies.augmentations",
+    "tttkit_strategies.freezing",
+    "tttkit_strategies.ablations",
+)
+
+BUILTIN_DISTRIBUTION = "tttkit"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of registered component.
+
+    Attributes:
+        name: plural name used on the command line (``tttkit list fillers``).
+        singular: name used in messages (``unknown filler 'x'``).
+        hook: the registration hook that fills its registry.
+    """
+
+    name: str
+    singular: str
+    hook: str
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("backbones", "backbone", "tttkit_register_backbones"),
+        Kind("finetune-masks", "finetuning-mask strategy", "tttkit_register_finetune_masks"),
+        Kind("fillers", "filler", "tttkit_register_fillers"),
+        Kind("augmentations", "augmentation", "tttkit_register_augmentations"),
+        Kind("freezing-policies", "freezing policy", "tttkit_register_freezing_policies"),
+        Kind("strategies", "strategy", "tttkit_register_strategies"),
+    )
+}
+
+
+class PluginLoadError(RuntimeError):
+    """A plugin could not be imported or registered."""
+
+
+@dataclass
+class PluginInfo:
+    """A loaded plugin.
+
+    Attributes:
+        name: the plugin's name (module path for built-ins, entry-point name otherwise).
+        distribution: the installed distribution that provides it.
+        version: that distribution's version, if known.
+        builtin: whether it ships with tttkit.
+        hooks: names of the hooks it implements.
+    """
+
+    name: str
+    distribution: str
+    version: str | None
+    builtin: bool
+    hooks: list[str] = field(default_factory=list)
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_list(name: str) -> list[str]:
+    return [s.strip() for s in os.environ.get(name, "").split(",") if s.strip()]
+
+
+class PluginHost:
+    """A pluggy manager with tttkit's hook specifications, plugin records and registries.
+
+    Args:
+        autoload: discover entry-point plugins; defaults to not ``TTTKIT_DISABLE_PLUGIN_AUTOLOAD``.
+        blocked: plugin names never to load, added to those in ``TTTKIT_BLOCK_PLUGINS``.
+    """
+
+    def __init__(self, autoload: bool | None = None, blocked: Iterable[str] = ()) -> None:
+        self.pm = pluggy.PluginManager("tttkit")
+        self.pm.add_hookspecs(hookspecs)
+        self.autoload = (not _env_flag(ENV_DISABLE_AUTOLOAD)) if autoload is None else autoload
+        self.blocked = set(blocked) | set(_env_list(ENV_BLOCK))
+        for name in self.blocked:
+            self.pm.set_blocked(name)
+        self.plugins: dict[str, PluginInfo] = {}
+        self._registries: dict[str, Registry[Any]] | None = None
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def load(self) -> PluginHost:
+        """Load the built-in plugins, then (if autoloading) the entry-point plugins."""
+        for module_name in BUILTIN_PLUGINS:
+            self._load(
+                module_name,
+                lambda m=module_name: importlib.import_module(m),
+                BUILTIN_DISTRIBUTION,
+                builtin=True,
+            )
+        if self.autoload:
+            for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+                dist = ep.dist.name if ep.dist is not None else "<unknown distribution>"
+                self._load(ep.name, ep.load, dist, builtin=False)
+        return self
+
+    def _load(
+        self, name: str, loader: Callable[[], object], distribution: str, *, builtin: bool
+    ) -> None:
+        if name in self.blocked or name in self.plugins:
+            return
+        try:
+            plugin = loader()
+        except Exception as exc:
+            raise PluginLoadError(
+                f"plugin {name!r} from distribution {distribution!r} failed to import: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        self.register(plugin, name, distribution=distribution, builtin=builtin)
+
+    def register(
+        self,
+        plugin: object,
+        name: str,
+        *,
+        distribution: str = "<runtime>",
+        builtin: bool = False,
+    ) -> None:
+        """Register a plugin object (a module or any object with hook implementations).
+
+        Raises:
+            PluginLoadError: a hook implementation matches no specification or has parameters
+                its specification does not offer.
+        """
+        _check_hook_names(plugin, name, self.pm)
+        try:
+            self.pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginLoadError(f"plugin {name!r} from {distribution!r} is invalid: {exc}") from exc
+        hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+        version = _distribution_version(distribution)
+        self.plugins[name] = PluginInfo(name, distribution, version, builtin, hooks)
+        self._registries = None
+
+    def unregister(self, name: str) -> None:
+        """Remove a plugin registered under ``name``."""
+        self.pm.unregister(name=name)
+        self.plugins.pop(name, None)
+        self._registries = None
+
+    # -- registries ---------------------------------------------------------------------------
+
+    def registry(self, kind: str) -> Registry[Any]:
+        """The registry of one kind (see :data:`KINDS`), built from the registration hooks."""
+        if kind not in KINDS:
+            raise KeyError(
+                f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}"
+                + _did_you_mean(kind, list(KINDS))
+            )
+        if self._registries is None:
+            self._registries = {k.name: self._build(k) for k in KINDS.values()}
+        return self._registries[kind]
+
+    def _build(self, kind: Kind) -> Registry[Any]:
+        registry: Registry[Any] = Registry(kind.singular)
+        caller = getattr(self.pm.hook, kind.hook)
+        for impl in caller.get_hookimpls():  # registration order: built-ins first
+            register = _register_callback(registry, kind, impl.plugin_name)
+            impl.function(**{arg: register for arg in impl.argnames})
+        return registry
+
+    def registered_by(self, plugin: str) -> dict[str, list[str]]:
+        """For each kind, the names that ``plugin`` registered."""
+        out: dict[str, list[str]] = {}
+        for kind in KINDS:
+            names = [e.name for e in self.registry(kind).entries() if e.plugin == plugin]
+            if names:
+                out[kind] = names
+        return out
+
+    @property
+    def hook(self) -> Any:
+        """The pluggy hook relay, for calling observer hooks."""
+        return self.pm.hook
+
+
+def _register_callback(registry: Registry[Any], kind: Kind, plugin: str) -> Callable[..., None]:
+    if kind.name == "strategies":
+
+        def register_strategy(spec: StrategySpec) -> None:
+            if not isinstance(spec, StrategySpec):
+                raise PluginLoadError(
+                    f"plugin {plugin!r} registered a strategy that is not a StrategySpec: {spec!r}"
+                )
+            registry.register(spec.name, spec, plugin=plugin, description=spec.description)
+
+        return register_strategy
+
+    def register(name: str, factory: Callable[..., Any], description: str = "") -> None:
+        if not callable(factory):
+            raise PluginLoadError(
+                f"plugin {plugin!r} registered {kind.singular} {name!r} with a non-callable factory"
+            )
+        registry.register(name, factory, plugin=plugin, description=description)
+
+    return register
+
+
+def _check_hook_names(plugin: object, name: str, pm: pluggy.PluginManager) -> None:
+    """Reject hook implementations that match no specification (likely a typo)."""
+    known = [n for n in dir(hookspecs) if n.startswith("tttkit_")]
+    for attr in dir(plugin):
+        if pm.parse_hookimpl_opts(plugin, attr) is None or attr in known:
+            continue
+        raise PluginLoadError(
+            f"plugin {name!r} implements unknown hook {attr!r}" + _did_you_mean(attr, known)
+        )
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    matches = close_matches(name, candidates)
+    return f" — did you mean {matches[0]!r}?" if matches else ""
+
+
+def _distribution_version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return None
+
+
+# -- the process-wide host ----------------------------------------------------------------------
+
+_host: PluginHost | None = None
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, loaded on first use."""
+    global _host
+    if _host is None:
+        _host = PluginHost().load()
+    return _host
+
+
+def configure(autoload: bool | None = None, blocked: Iterable[str] = ()) -> PluginHost:
+    """Replace the process-wide host with one loaded under these settings."""
+    global _host
+    _host = None
+    _host = PluginHost(autoload=autoload, blocked=blocked).load()
+    return _host
+
+
+def reset() -> None:
+    """Forget the process-wide host; the next :func:`get_host` loads afresh."""
+    global _host
+    _host = None

@@ -1,0 +1,138 @@
+"""Name → component registries, one per plugin kind.
+
+A registry remembers which plugin registered each name, refuses duplicates (naming both plugins),
+and answers an unknown name with the closest registered ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class RegistryError(LookupError):
+    """Base class of registry errors; the message is meant for the user as is."""
+
+
+class UnknownNameError(RegistryError, KeyError):
+    """A name was looked up that no plugin registered."""
+
+    def __init__(self, kind: str, name: str, suggestions: list[str]) -> None:
+        self.kind, self.name, self.suggestions = kind, name, suggestions
+        message = f"unknown {kind} {name!r}"
+        if suggestions:
+            message += " — did you mean " + " or ".join(repr(s) for s in suggestions) + "?"
+        else:
+            message += " (see `tttkit list` for what is registered)"
+        super().__init__(message)
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DuplicateNameError(RegistryError):
+    """Two plugins registered the same name for one kind."""
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One registered component: the object and where it came from."""
+
+    name: str
+    obj: T
+    plugin: str
+    description: str = ""
+
+    def parameters(self) -> dict[str, Any]:
+        """Keyword parameters of a factory with their defaults (empty for non-callables)."""
+        return factory_parameters(self.obj) if callable(self.obj) else {}
+
+
+_REQUIRED = "<required>"
+
+
+def factory_parameters(factory: Callable[..., Any]) -> dict[str, Any]:
+    """Return ``{parameter: default}`` for a factory's keyword parameters.
+
+    Parameters without a default map to the string ``"<required>"``.
+    """
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return {}
+    return {
+        p.name: (_REQUIRED if p.default is inspect.Parameter.empty else p.default)
+        for p in signature.parameters.values()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+
+
+def close_matches(name: str, candidates: list[str], n: int = 3) -> list[str]:
+    """Registered names closest to ``name``, best first."""
+    return difflib.get_close_matches(name, candidates, n=n, cutoff=0.6)
+
+
+class Registry(Generic[T]):
+    """Components of one kind, by name.
+
+    Args:
+        kind: singular human name of the kind, used in messages ("strategy", "backbone").
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry[T]] = {}
+
+    def register(self, name: str, obj: T, *, plugin: str, description: str = "") -> None:
+        """Add ``obj`` under ``name``; raise :class:`DuplicateNameError` if the name is taken."""
+        if not isinstance(name, str) or not name:
+            raise RegistryError(f"plugin {plugin!r} registered a {self.kind} with an invalid name")
+        if name in self._entries:
+            first = self._entries[name].plugin
+            raise DuplicateNameError(
+                f"{self.kind} {name!r} is registered twice: by plugin {first!r} and by plugin "
+                f"{plugin!r}; block one of them with --block-plugin or TTTKIT_BLOCK_PLUGINS"
+            )
+        self._entries[name] = Entry(name, obj, plugin, description or _first_doc_line(obj))
+
+    def entry(self, name: str) -> Entry[T]:
+        """The entry registered as ``name``; :class:`UnknownNameError` with suggestions if none."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownNameError(self.kind, name, close_matches(name, list(self._entries))) from None
+
+    def get(self, name: str) -> T:
+        """The object registered as ``name``."""
+        return self.entry(name).obj
+
+    def names(self, pattern: str = "*") -> list[str]:
+        """Registered names matching a glob pattern (``fnmatch``), sorted."""
+        return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
+
+    def entries(self, pattern: str = "*") -> list[Entry[T]]:
+        """Entries whose names match a glob pattern, sorted by name."""
+        return [self._entries[n] for n in self.names(pattern)]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {len(self)} entries)"
+
+
+def _first_doc_line(obj: object) -> str:
+    doc = inspect.getdoc(obj) if callable(obj) else getattr(obj, "description", "")
+    return (doc or "").strip().splitlines()[0] if doc else ""

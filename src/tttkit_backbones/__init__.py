@@ -1,0 +1,1 @@
+"""Built-in backbone plugins: the thesis's attention network and its variants."""

@@ -1,0 +1,32 @@
+"""Registers the attention-network variants as backbones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tttkit.plugins import hookimpl
+from tttkit_backbones.attention_net.backbone import (
+    attention_net,
+    attention_net_compact,
+    attention_net_small,
+)
+
+
+@hookimpl
+def tttkit_register_backbones(register: Callable[..., None]) -> None:
+    """The thesis's three-scale attention network and its variants."""
+    register(
+        "attention-net",
+        attention_net,
+        description="three-scale attention network + PatchGAN, thesis size (17.85 M parameters)",
+    )
+    register(
+        "attention-net-small",
+        attention_net_small,
+        description="the thesis's zero-shot small variant (§4.6.5)",
+    )
+    register(
+        "attention-net-compact",
+        attention_net_compact,
+        description="compact CPU variant of the attention network (width parameter)",
+    )

@@ -164,10 +164,14 @@ def check_layer_groups(backbone: Backbone) -> None:
     seen: dict[int, str] = {}
     for group, module in backbone.layer_groups().items():
         if not group.startswith(("generator.", "discriminator.")):
-            raise ValueError(f"layer group {group!r} must start with 'generator.' or 'discriminator.'")
+            raise ValueError(
+                f"layer group {group!r} must start with 'generator.' or 'discriminator.'"
+            )
         for p in module.parameters():
             if id(p) in seen:
-                raise ValueError(f"a parameter is in both layer groups {seen[id(p)]!r} and {group!r}")
+                raise ValueError(
+                    f"a parameter is in both layer groups {seen[id(p)]!r} and {group!r}"
+                )
             seen[id(p)] = group
     missing = [n for n, p in backbone.named_parameters() if id(p) not in seen]
     if missing:

@@ -3,7 +3,8 @@
 A :class:`StrategySpec` names its components (finetuning-mask strategy, user-hole filler,
 augmentation pipeline, freezing policy) by their registered names with parameters, and holds the
 losses, optimisation and schedule settings. Presets derive from one another with
-:meth:`StrategySpec.derive`, which takes dotted paths, so every preset states exactly what it changes.
+:meth:`StrategySpec.derive`, which takes dotted paths, so every preset states exactly what it
+changes.
 """
 
 from __future__ import annotations
@@ -188,7 +189,9 @@ class StrategySpec:
         for name in ("steps", "batch_size", "eval_every", "hole_margin"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise SpecError(f"{self.name}: {name} must be a non-negative integer, got {value!r}")
+                raise SpecError(
+                    f"{self.name}: {name} must be a non-negative integer, got {value!r}"
+                )
         if self.batch_size < 1 or self.eval_every < 1:
             raise SpecError(f"{self.name}: batch_size and eval_every must be at least 1")
 
@@ -285,7 +288,9 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
             return tuple(_coerce(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
         if len(args) != len(value):
             raise SpecError(f"{path}: expected {len(args)} values, got {len(value)}")
-        return tuple(_coerce(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        return tuple(
+            _coerce(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True))
+        )
     if origin in (Mapping, dict) or hint is Mapping:
         if not isinstance(value, Mapping):
             raise SpecError(f"{path}: expected an object, got {value!r}")

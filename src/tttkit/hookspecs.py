@@ -85,7 +85,9 @@ def tttkit_register_strategies(register: Callable[..., None]) -> None:
     Args:
         register: call ``register(spec)`` with a :class:`tttkit.config.StrategySpec`; its
             ``name`` and ``description`` are the registered name and description. Derive from an
-            existing preset with ``spec.derive(...)`` so the new one states only what it changes.
+            existing preset object with ``spec.derive(...)`` (e.g. from
+            ``tttkit_strategies.ablations.BASELINE``) so the new one states only what it changes;
+            do not look strategies up through the registry inside this hook, as it is being built.
     """
 
 

@@ -172,7 +172,9 @@ class PluginHost:
         try:
             self.pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
-            raise PluginLoadError(f"plugin {name!r} from {distribution!r} is invalid: {exc}") from exc
+            raise PluginLoadError(
+                f"plugin {name!r} from {distribution!r} is invalid: {exc}"
+            ) from exc
         hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
         version = _distribution_version(distribution)
         self.plugins[name] = PluginInfo(name, distribution, version, builtin, hooks)

@@ -22,7 +22,6 @@ from rich.progress import (
 from tttkit.events import RunInfo, StepRecord
 from tttkit.plugins import hookimpl
 
-
 #: Where bars draw; ``None`` means standard error. Tests may point it at a recording console.
 console: Console | None = None
 

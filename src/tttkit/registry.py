@@ -106,7 +106,9 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise UnknownNameError(self.kind, name, close_matches(name, list(self._entries))) from None
+            raise UnknownNameError(
+                self.kind, name, close_matches(name, list(self._entries))
+            ) from None
 
     def get(self, name: str) -> T:
         """The object registered as ``name``."""

@@ -49,7 +49,9 @@ def parse_augment(text: str) -> AugmentSpec:
         try:
             p = float(p_text) if p_text else DEFAULT_AUGMENT_P
         except ValueError:
-            raise SpecError(f"--augment: probability of {name!r} must be a number, got {p_text!r}")
+            raise SpecError(
+                f"--augment: probability of {name!r} must be a number, got {p_text!r}"
+            ) from None
         if not 0.0 <= p <= 1.0:
             raise SpecError(f"--augment: probability of {name!r} must lie in [0, 1], got {p}")
         steps.append(AugmentStep(ops=(Component(name),), p=p))
@@ -113,7 +115,9 @@ def check_strategy(spec: StrategySpec, host: PluginHost | None = None) -> None:
     if not 0.0 <= spec.augment.p <= 1.0:
         raise SpecError("augment.p must lie in [0, 1]")
     if spec.augment.empty_fill not in ("zero", "random"):
-        raise SpecError(f"augment.empty_fill must be 'zero' or 'random', got {spec.augment.empty_fill!r}")
+        raise SpecError(
+            f"augment.empty_fill must be 'zero' or 'random', got {spec.augment.empty_fill!r}"
+        )
     if spec.optim.name not in ("adam", "sgd"):
         raise SpecError(f"optim.name must be 'adam' or 'sgd', got {spec.optim.name!r}")
     if spec.optim.lr < 0:
@@ -124,7 +128,9 @@ def _check_component(component: Component, where: str, kind: str, host: PluginHo
     registry = host.registry(kind)
     if component.name not in registry:
         suggestions = close_matches(component.name, registry.names())
-        hint = (" — did you mean " + " or ".join(map(repr, suggestions)) + "?") if suggestions else ""
+        hint = (
+            (" — did you mean " + " or ".join(map(repr, suggestions)) + "?") if suggestions else ""
+        )
         raise SpecError(f"{where}: unknown {registry.kind} {component.name!r}{hint}")
     accepted = factory_parameters(registry.get(component.name))
     for param in component.params:
@@ -133,11 +139,14 @@ def _check_component(component: Component, where: str, kind: str, host: PluginHo
             hint = f" — did you mean {suggestions[0]!r}?" if suggestions else ""
             options = f" (parameters: {', '.join(accepted) or 'none'})" if not hint else ""
             raise SpecError(
-                f"{where}: {registry.kind} {component.name!r} has no parameter {param!r}{hint}{options}"
+                f"{where}: {registry.kind} {component.name!r} has no parameter {param!r}"
+                f"{hint}{options}"
             )
 
 
-def resolved_params(component: Component, kind: str, host: PluginHost | None = None) -> dict[str, Any]:
+def resolved_params(
+    component: Component, kind: str, host: PluginHost | None = None
+) -> dict[str, Any]:
     """A component's full parameters: the factory's defaults updated by the spec's values."""
     factory = (host or get_host()).registry(kind).get(component.name)
     return {**factory_parameters(factory), **dict(component.params)}

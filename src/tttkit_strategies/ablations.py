@@ -23,7 +23,7 @@ def only(name: str, p: float, **params: object) -> AugmentSpec:
     return AugmentSpec(p=1.0, steps=(step(name, p, **params),))
 
 
-# -- §4.1 baseline ----------------------------------------------------------------------------
+# -- §4.1 baseline --------------------------------------------------------------------------------
 
 BASELINE = StrategySpec(
     name="baseline",
@@ -39,7 +39,7 @@ BASELINE = StrategySpec(
     eval_every=5,
 )
 
-# -- §4.2 finetuning masks ----------------------------------------------------------------------
+# -- §4.2 finetuning masks ------------------------------------------------------------------------
 
 MASK_ABLATIONS = [
     BASELINE.derive(
@@ -59,7 +59,7 @@ MASK_ABLATIONS = [
     ),
 ]
 
-# -- §4.3 augmentations, one at a time --------------------------------------------------------------
+# -- §4.3 augmentations, one at a time ------------------------------------------------------------
 
 ANGLES_90 = (0, 90, 180, 270)
 ANGLES_30 = tuple(range(30, 360, 30))
@@ -67,11 +67,13 @@ ANGLES_30 = tuple(range(30, 360, 30))
 AUGMENT_ABLATIONS = [
     BASELINE.derive("crop", "§4.3.1: random 128² crop (p 0.6)", {"augment": only("crop", 0.6)}),
     BASELINE.derive(
-        "brightness", "§4.3.1: random brightness ×U(0.7, 1.3) (p 0.5)",
+        "brightness",
+        "§4.3.1: random brightness ×U(0.7, 1.3) (p 0.5)",
         {"augment": only("brightness", 0.5)},
     ),
     BASELINE.derive(
-        "blur", "§4.3.1: random Gaussian blur, kernel 5–8, σ 3–6 (p 0.5)",
+        "blur",
+        "§4.3.1: random Gaussian blur, kernel 5–8, σ 3–6 (p 0.5)",
         {"augment": only("gaussian-blur", 0.5)},
     ),
     BASELINE.derive(
@@ -81,19 +83,23 @@ AUGMENT_ABLATIONS = [
     ),
     BASELINE.derive("lr-flip", "§4.3.2: left-right flip (p 0.5)", {"augment": only("hflip", 0.5)}),
     BASELINE.derive(
-        "translate", "§4.3.2: translation ±12 px, vacated pixels keep the original (p 1)",
+        "translate",
+        "§4.3.2: translation ±12 px, vacated pixels keep the original (p 1)",
         {"augment": only("translate", 1.0)},
     ),
     BASELINE.derive(
-        "rotate-90", "§4.3.2: rotation by 0/90/180/270° (p 1)",
+        "rotate-90",
+        "§4.3.2: rotation by 0/90/180/270° (p 1)",
         {"augment": only("rotate", 1.0, angles=ANGLES_90)},
     ),
     BASELINE.derive(
-        "rotate-30", "§4.3.2: rotation by 30…330° (p 0.5), empty pixels 0",
+        "rotate-30",
+        "§4.3.2: rotation by 30…330° (p 0.5), empty pixels 0",
         {"augment": only("rotate", 0.5, angles=ANGLES_30)},
     ),
-    BASELINE.derive("shear", "§4.3.2: random shear (p 0.55), empty pixels 0",
-                    {"augment": only("shear", 0.55)}),
+    BASELINE.derive(
+        "shear", "§4.3.2: random shear (p 0.55), empty pixels 0", {"augment": only("shear", 0.55)}
+    ),
 ]
 AUGMENT_ABLATIONS += [
     parent.derive(
@@ -105,10 +111,12 @@ AUGMENT_ABLATIONS += [
     if parent.name in ("rotate-30", "shear")
 ]
 
-# -- §4.4 user-hole fillers --------------------------------------------------------------------------
+# -- §4.4 user-hole fillers -----------------------------------------------------------------------
 
 FILL_ABLATIONS = [
-    BASELINE.derive("fill-black", "§4.4: fill user holes with black", {"filler": Component("black")}),
+    BASELINE.derive(
+        "fill-black", "§4.4: fill user holes with black", {"filler": Component("black")}
+    ),
     BASELINE.derive(
         "fill-random-image",
         "§4.4: fill user holes with a random other image (set filler.params.folder)",
@@ -121,14 +129,15 @@ FILL_ABLATIONS = [
     ),
 ]
 
-# -- §4.5 training parameters ------------------------------------------------------------------------
+# -- §4.5 training parameters ---------------------------------------------------------------------
 
 TRAINING_ABLATIONS = [
     BASELINE.derive("lr-2e-6", "§4.5.1: initial lr 2e-6", {"optim.lr": 2e-6}),
     BASELINE.derive("lr-3e-6", "§4.5.1: initial lr 3e-6", {"optim.lr": 3e-6}),
     BASELINE.derive("lr-1e-7", "§4.5.1: initial lr 1e-7", {"optim.lr": 1e-7}),
     BASELINE.derive(
-        "generator-only", "§4.5.2: the discriminator is not updated",
+        "generator-only",
+        "§4.5.2: the discriminator is not updated",
         {"freeze": Component("generator-only")},
     ),
     BASELINE.derive(
@@ -141,7 +150,7 @@ TRAINING_ABLATIONS = [
     ),
 ]
 
-# -- §4.6 combinations ----------------------------------------------------------------------------------
+# -- §4.6 combinations ----------------------------------------------------------------------------
 
 # The thesis does not say which rotation set combination A uses; we take §4.3.2's first one.
 AUGMENT_A = AugmentSpec(
@@ -198,7 +207,8 @@ COMBO_D = COMBO_A.derive(
 )
 COMBO_E = COMBO_D.derive("combo-e", "§4.6.2 E: D with A's augmentations", {"augment": AUGMENT_A})
 COMBO_F = COMBO_D.derive(
-    "combo-f", "§4.6.2 F: D with translation (p 0.8) when crop is not applied",
+    "combo-f",
+    "§4.6.2 F: D with translation (p 0.8) when crop is not applied",
     {"augment": AUGMENT_F},
 )
 COMBO_G = COMBO_F.derive(
@@ -210,7 +220,8 @@ COMBO_H = COMBO_G.derive(
     "combo-h", "§4.6.3 H: G without translation", {"augment.steps": AUGMENT_D.steps}
 )
 COMBO_I = COMBO_H.derive(
-    "combo-i", "§4.6.3 I: H with a constant lr of 2e-6 for 150 steps",
+    "combo-i",
+    "§4.6.3 I: H with a constant lr of 2e-6 for 150 steps",
     {"optim.lr": 2e-6, "optim.lr_milestones": (), "steps": 150},
 )
 COMBO_J = COMBO_I.derive("combo-j", "§4.6.3 J: I with lr 3e-6", {"optim.lr": 3e-6})

@@ -31,11 +31,12 @@ def draw_stroke(
     max_length: float,
     max_brush_width: float,
     max_angle: float,
+    min_brush_width: float = 1.0,
 ) -> None:
     """Draw one brush stroke of thesis Algorithm 1 (after Yu et al.) onto ``canvas`` in place."""
     height, width = canvas.shape
     x, y = rng.uniform(0, width), rng.uniform(0, height)
-    brush = max(1, int(rng.uniform(1, max_brush_width)))
+    brush = max(1, int(rng.uniform(min_brush_width, max(min_brush_width, max_brush_width))))
     for i in range(int(rng.integers(1, max_vertex + 1))):
         angle = rng.uniform(0, max_angle)
         if i % 2 == 0:
@@ -54,8 +55,8 @@ class FreeFormMasks:
     part outside ``forbidden`` covers between ``alpha`` and ``beta`` of the image, and the canvas
     starts over when it overshoots. This samples the thesis's "draw until the area lies in
     [α, β]" without wasting whole masks. Stroke sizes are fractions of the image diagonal, so
-    masks look alike at any resolution (at 256² the defaults give strokes up to ~36 px long
-    and ~29 px wide).
+    masks look alike at any resolution (at 256² the defaults give segments up to ~36 px long
+    and strokes 9–29 px wide).
 
     Args:
         alpha: minimum covered fraction (baseline 0.15; "larger masks" 0.23).
@@ -63,6 +64,8 @@ class FreeFormMasks:
         max_vertex: vertices per stroke.
         max_length: segment length, as a fraction of the image diagonal.
         max_brush_width: brush width, as a fraction of the image diagonal.
+        min_brush_width: smallest brush width, as a fraction of the image diagonal (Algorithm 1
+            draws from 0; hairline strokes hide almost nothing, so we start at ~9 px at 256²).
         max_angle: maximum turning angle in radians.
         max_tries: canvases to start before giving up.
     """
@@ -74,6 +77,7 @@ class FreeFormMasks:
         max_vertex: int = 12,
         max_length: float = 0.1,
         max_brush_width: float = 0.08,
+        min_brush_width: float = 0.025,
         max_angle: float = 4.0,
         max_tries: int = 200,
     ) -> None:
@@ -82,6 +86,7 @@ class FreeFormMasks:
         self.alpha, self.beta = alpha, beta
         self.max_vertex, self.max_length = max_vertex, max_length
         self.max_brush_width, self.max_angle = max_brush_width, max_angle
+        self.min_brush_width = min_brush_width
         self.max_tries = max_tries
 
     def __call__(self, user_mask: Tensor, forbidden: Tensor, generator: torch.Generator) -> Tensor:
@@ -110,6 +115,7 @@ class FreeFormMasks:
                     self.max_length * diagonal,
                     self.max_brush_width * diagonal,
                     self.max_angle,
+                    self.min_brush_width * diagonal,
                 )
                 mask = canvas.astype(bool) & allowed
                 coverage = mask.sum() / area
@@ -143,7 +149,10 @@ class AugmentedUserMasks:
 
     def __call__(self, user_mask: Tensor, forbidden: Tensor, generator: torch.Generator) -> Tensor:
         return torch.cat(
-            [self._one(u[None], f[None], generator) for u, f in zip(user_mask, forbidden)]
+            [
+                self._one(u[None], f[None], generator)
+                for u, f in zip(user_mask, forbidden, strict=True)
+            ]
         )
 
     def _one(self, user_mask: Tensor, forbidden: Tensor, generator: torch.Generator) -> Tensor:
@@ -175,8 +184,14 @@ def shift_without_wrap(x: Tensor, dy: int, dx: int) -> Tensor:
     """Translate ``x`` by ``(dy, dx)`` pixels, filling vacated pixels with zeros."""
     height, width = x.shape[-2:]
     out = torch.zeros_like(x)
-    src_y, dst_y = slice(max(0, -dy), min(height, height - dy)), slice(max(0, dy), min(height, height + dy))
-    src_x, dst_x = slice(max(0, -dx), min(width, width - dx)), slice(max(0, dx), min(width, width + dx))
+    src_y, dst_y = (
+        slice(max(0, -dy), min(height, height - dy)),
+        slice(max(0, dy), min(height, height + dy)),
+    )
+    src_x, dst_x = (
+        slice(max(0, -dx), min(width, width - dx)),
+        slice(max(0, dx), min(width, width + dx)),
+    )
     out[..., dst_y, dst_x] = x[..., src_y, src_x]
     return out
 

@@ -29,7 +29,8 @@ BatchSizeOption = Annotated[
     int | None, typer.Option("--batch-size", min=1, help="Views per finetuning step.")
 ]
 MaskOption = Annotated[
-    str | None, typer.Option("--mask", help="Finetuning-mask strategy (see `tttkit list finetune-masks`).")
+    str | None,
+    typer.Option("--mask", help="Finetuning-mask strategy (see `tttkit list finetune-masks`)."),
 ]
 FillerOption = Annotated[
     str | None, typer.Option("--filler", help="User-hole filler (see `tttkit list fillers`).")
@@ -39,7 +40,8 @@ AugmentOption = Annotated[
     typer.Option("--augment", help="'none' or name[:p],… (see `tttkit list augmentations`)."),
 ]
 FreezeOption = Annotated[
-    str | None, typer.Option("--freeze", help="Freezing policy (see `tttkit list freezing-policies`).")
+    str | None,
+    typer.Option("--freeze", help="Freezing policy (see `tttkit list freezing-policies`)."),
 ]
 SetOption = Annotated[
     list[str] | None,

@@ -1,0 +1,54 @@
+"""Every registered strategy is checked automatically, whoever registered it."""
+
+from __future__ import annotations
+
+import pytest
+
+import tttkit
+from tttkit.config import StrategySpec
+from tttkit.plugins import PluginHost
+from tttkit.strategy import check_strategy
+
+NAMES = PluginHost(autoload=False).load().registry("strategies").names()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_strategy_is_valid_and_round_trips(name: str, host: PluginHost) -> None:
+    spec = host.registry("strategies").get(name)
+    check_strategy(spec, host)
+    assert StrategySpec.from_json(spec.to_json()) == spec
+    if spec.parent is not None:
+        parent = host.registry("strategies").get(spec.parent)
+        assert spec.parent in host.registry("strategies")
+        assert spec.diff(parent) or name == "optimal", f"{name} changes nothing from {spec.parent}"
+
+
+def test_thesis_settings(host: PluginHost) -> None:
+    get = host.registry("strategies").get
+    baseline = get("baseline")
+    assert (baseline.steps, baseline.batch_size, baseline.eval_every) == (150, 4, 5)
+    assert baseline.optim.lr == 1e-6 and baseline.optim.lr_milestones == (50, 100)
+    assert dict(baseline.finetune_mask.params) == {"alpha": 0.15, "beta": 0.25}
+    assert baseline.filler.name == "random-pixels" and not baseline.augment.enabled
+    optimal = get("optimal")
+    assert optimal.parent == "combo-i" and optimal.diff(get("combo-i")) == {}
+    assert optimal.optim.lr == 2e-6 and optimal.optim.lr_milestones == () and optimal.steps == 150
+    assert optimal.filler.name == "random-image" and not optimal.augment.mask_follows_geometry
+    assert [s.ops[0].name for s in optimal.augment.steps] == [
+        "brightness",
+        "gaussian-blur",
+        "crop",
+        "hflip",
+        "shear",
+    ]
+    assert get("combo-d").steps == 300 and get("combo-d").optim.lr_milestones == (150,)
+    translate = next(s for s in get("combo-f").augment.steps if s.ops[0].name == "translate")
+    assert (translate.p, translate.unless) == (0.8, ("crop",))
+    flips = get("combo-a").augment.steps[2]
+    assert [o.name for o in flips.ops] == ["hflip", "vflip"] and flips.then_other_p == 0.4
+    assert get("zero-shot").reinitialize and get("zero-shot").optim.lr == 5e-6
+    assert get("combo-c").freeze.name == "freeze-partial"
+
+
+def test_get_strategy_public_api() -> None:
+    assert tttkit.get_strategy("combo-j").optim.lr == 3e-6

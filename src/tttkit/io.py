@@ -72,7 +72,10 @@ def write_image(path: str | Path, image: Tensor) -> None:
     array = (image.detach().float().clamp(0, 1).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
     array = array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)[:, :, ::-1]
     suffix = path.suffix or ".png"
-    ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(array))
+    try:
+        ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(array))
+    except cv2.error:
+        ok = False
     if not ok:
         raise InputError(f"cannot encode {path}: unsupported image format {suffix!r}")
     atomic_write_bytes(path, encoded.tobytes())

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -42,7 +43,7 @@ def tttkit_run_start(run: RunInfo) -> None:
         TimeRemainingColumn(),
         console=console or Console(stderr=True),
     )
-    task = progress.add_task(f"{run.label} [{run.strategy}]", total=run.total_steps, status="")
+    task = progress.add_task(escape(f"{run.label} [{run.strategy}]"), total=run.total_steps, status="")
     progress.start()
     _bars[id(run)] = (progress, task)
 

@@ -168,6 +168,8 @@ class StrategySpec:
         reinitialize: start from random weights instead of the pretrained ones (zero-shot).
         hole_margin: pixels of known border kept between the user's holes and any finetuning
             mask (the binary dilation of the user mask, thesis Fig. 3.2).
+        backbone: the backbone this strategy is meant for, used when the caller names none
+            (``None``: the default backbone).
     """
 
     name: str
@@ -184,6 +186,7 @@ class StrategySpec:
     eval_every: int = 5
     reinitialize: bool = False
     hole_margin: int = 3
+    backbone: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_every", "hole_margin"):

@@ -43,7 +43,9 @@ def tttkit_run_start(run: RunInfo) -> None:
         TimeRemainingColumn(),
         console=console or Console(stderr=True),
     )
-    task = progress.add_task(escape(f"{run.label} [{run.strategy}]"), total=run.total_steps, status="")
+    task = progress.add_task(
+        escape(f"{run.label} [{run.strategy}]"), total=run.total_steps, status=""
+    )
     progress.start()
     _bars[id(run)] = (progress, task)
 

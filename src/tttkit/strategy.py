@@ -118,6 +118,10 @@ def check_strategy(spec: StrategySpec, host: PluginHost | None = None) -> None:
         raise SpecError(
             f"augment.empty_fill must be 'zero' or 'random', got {spec.augment.empty_fill!r}"
         )
+    if spec.backbone is not None and spec.backbone not in host.registry("backbones"):
+        suggestions = close_matches(spec.backbone, host.registry("backbones").names())
+        hint = f" — did you mean {suggestions[0]!r}?" if suggestions else ""
+        raise SpecError(f"backbone: unknown backbone {spec.backbone!r}{hint}")
     if spec.optim.name not in ("adam", "sgd"):
         raise SpecError(f"optim.name must be 'adam' or 'sgd', got {spec.optim.name!r}")
     if spec.optim.lr < 0:

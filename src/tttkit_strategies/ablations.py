@@ -43,17 +43,17 @@ BASELINE = StrategySpec(
 
 MASK_ABLATIONS = [
     BASELINE.derive(
-        "augmented-user-mask",
+        "masks-augmented",
         "§4.2.1: finetuning masks are the user's mask flipped, rotated and translated",
         {"finetune_mask": Component("augmented-user-mask")},
     ),
     BASELINE.derive(
-        "full-image-masks",
+        "masks-full-image",
         "§4.2.2: 16 roughened tiles shared out so each batch hides the whole image",
         {"finetune_mask": Component("full-image", {"grid": 4})},
     ),
     BASELINE.derive(
-        "larger-masks",
+        "masks-larger",
         "§4.2.3: finetuning masks cover 23–30% of the image",
         {"finetune_mask.params.alpha": 0.23, "finetune_mask.params.beta": 0.30},
     ),
@@ -65,40 +65,44 @@ ANGLES_90 = (0, 90, 180, 270)
 ANGLES_30 = tuple(range(30, 360, 30))
 
 AUGMENT_ABLATIONS = [
-    BASELINE.derive("crop", "§4.3.1: random 128² crop (p 0.6)", {"augment": only("crop", 0.6)}),
+    BASELINE.derive("aug-crop", "§4.3.1: random 128² crop (p 0.6)", {"augment": only("crop", 0.6)}),
     BASELINE.derive(
-        "brightness",
+        "aug-brightness",
         "§4.3.1: random brightness ×U(0.7, 1.3) (p 0.5)",
         {"augment": only("brightness", 0.5)},
     ),
     BASELINE.derive(
-        "blur",
+        "aug-blur",
         "§4.3.1: random Gaussian blur, kernel 5–8, σ 3–6 (p 0.5)",
         {"augment": only("gaussian-blur", 0.5)},
     ),
     BASELINE.derive(
-        "noise",
+        "aug-noise",
         "§4.3.1: Gaussian noise σ 0.2 (the thesis gives no probability: always applied)",
         {"augment": only("gaussian-noise", 1.0)},
     ),
-    BASELINE.derive("lr-flip", "§4.3.2: left-right flip (p 0.5)", {"augment": only("hflip", 0.5)}),
     BASELINE.derive(
-        "translate",
+        "aug-lr-flip", "§4.3.2: left-right flip (p 0.5)", {"augment": only("hflip", 0.5)}
+    ),
+    BASELINE.derive(
+        "aug-translate",
         "§4.3.2: translation ±12 px, vacated pixels keep the original (p 1)",
         {"augment": only("translate", 1.0)},
     ),
     BASELINE.derive(
-        "rotate-90",
+        "aug-rotate-90",
         "§4.3.2: rotation by 0/90/180/270° (p 1)",
         {"augment": only("rotate", 1.0, angles=ANGLES_90)},
     ),
     BASELINE.derive(
-        "rotate-30",
+        "aug-rotate-30",
         "§4.3.2: rotation by 30…330° (p 0.5), empty pixels 0",
         {"augment": only("rotate", 0.5, angles=ANGLES_30)},
     ),
     BASELINE.derive(
-        "shear", "§4.3.2: random shear (p 0.55), empty pixels 0", {"augment": only("shear", 0.55)}
+        "aug-shear",
+        "§4.3.2: random shear (p 0.55), empty pixels 0",
+        {"augment": only("shear", 0.55)},
     ),
 ]
 AUGMENT_ABLATIONS += [
@@ -108,7 +112,7 @@ AUGMENT_ABLATIONS += [
         {"augment.empty_fill": "random"},
     )
     for parent in AUGMENT_ABLATIONS
-    if parent.name in ("rotate-30", "shear")
+    if parent.name in ("aug-rotate-30", "aug-shear")
 ]
 
 # -- §4.4 user-hole fillers -----------------------------------------------------------------------
@@ -233,9 +237,15 @@ ZERO_SHOT = OPTIMAL.derive(
     {"reinitialize": True, "optim.lr": 5e-6},
 )
 
+ZERO_SHOT_SMALL = ZERO_SHOT.derive(
+    "zero-shot-small",
+    "§4.6.5: zero-shot with the small architecture (2 residual blocks, one downsampling less)",
+    {"backbone": "attention-net-small"},
+)
+
 COMBINATIONS = [
     COMBO_A, COMBO_B, COMBO_C, COMBO_D, COMBO_E, COMBO_F, COMBO_G, COMBO_H, COMBO_I, COMBO_J,
-    OPTIMAL, ZERO_SHOT,
+    OPTIMAL, ZERO_SHOT, ZERO_SHOT_SMALL,
 ]  # fmt: skip
 
 ALL_PRESETS: list[StrategySpec] = [

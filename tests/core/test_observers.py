@@ -29,13 +29,17 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
 
 
 def test_progress_bar_draws_when_asked(host: PluginHost, recorded: io.StringIO) -> None:
-    simulate(host, RunInfo(label="photo.png", strategy="optimal", total_steps=3, show_progress=True), 3)
+    simulate(
+        host, RunInfo(label="photo.png", strategy="optimal", total_steps=3, show_progress=True), 3
+    )
     out = recorded.getvalue()
     assert "photo.png [optimal]" in out and "3/3" in out and "loss 0.3333" in out
     assert progress._bars == {}  # closed at run end
 
 
-def test_progress_bar_stays_silent_for_library_runs(host: PluginHost, recorded: io.StringIO) -> None:
+def test_progress_bar_stays_silent_for_library_runs(
+    host: PluginHost, recorded: io.StringIO
+) -> None:
     simulate(host, RunInfo(label="x", strategy="s", total_steps=2), 2)
     assert recorded.getvalue() == ""
 

@@ -115,10 +115,16 @@ class Backbone(nn.Module):
         native_image = self._pad(self._to_native(image))
         native_mask = self._pad(mask if self.conventions.hole_value == 1 else 1.0 - mask)
         out = self.native_generate(native_image, native_mask)
+        padded = native_image.shape[-2:]
         return GeneratorOutput(
-            image=self._from_native(out.image[..., :height, :width]),
-            pyramid=tuple(self._from_native(p) for p in out.pyramid),
-            gradients=tuple(self._gradients_from_native(g) for g in out.gradients),
+            image=self._from_native(_crop_like(out.image, padded, (height, width))),
+            pyramid=tuple(
+                self._from_native(_crop_like(p, padded, (height, width))) for p in out.pyramid
+            ),
+            gradients=tuple(
+                self._gradients_from_native(_crop_like(g, padded, (height, width)))
+                for g in out.gradients
+            ),
         )
 
     def discriminate(self, image: Tensor) -> Tensor:
@@ -153,6 +159,12 @@ class Backbone(nn.Module):
             return x
         mode = "reflect" if pad_h < height and pad_w < width else "replicate"
         return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def _crop_like(x: Tensor, padded: tuple[int, int], size: tuple[int, int]) -> Tensor:
+    """Crop a map of a padded input back to the unpadded region, at the map's own scale."""
+    scale_h, scale_w = x.shape[-2] / padded[0], x.shape[-1] / padded[1]
+    return x[..., : round(size[0] * scale_h), : round(size[1] * scale_w)]
 
 
 def _count(parameters: Iterator[nn.Parameter]) -> int:

@@ -50,3 +50,24 @@ def example_plugin(install_fake: Callable[[str, dict[str, str]], Path], monkeypa
     """The example plugin package, 'installed' through a real entry-point record."""
     monkeypatch.syspath_prepend(str(EXAMPLE_PLUGIN_SRC))
     return install_fake("tttkit-example-plugin", {"example": "tttkit_example_plugin"})
+
+
+@pytest.fixture(scope="session")
+def vgg_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised VGG-16 features file (no real weights are needed to test code)."""
+    import torch
+    import torchvision
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    features = torchvision.models.vgg16(weights=None).features
+    path = tmp_path_factory.mktemp("vgg") / "vgg16_random.safetensors"
+    save_file({k: v.contiguous() for k, v in features.state_dict().items()}, str(path))
+    return path
+
+
+@pytest.fixture
+def perceptual_env(vgg_file: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point TTTKIT_PERCEPTUAL_WEIGHTS at the random VGG file."""
+    monkeypatch.setenv("TTTKIT_PERCEPTUAL_WEIGHTS", str(vgg_file))
+    return vgg_file

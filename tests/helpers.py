@@ -23,3 +23,29 @@ def write_module(directory: Path, name: str, source: str) -> Path:
     path = directory / f"{name}.py"
     path.write_text(textwrap.dedent(source))
     return path
+
+
+def tiny_backbone(seed: int = 0):  # type: ignore[no-untyped-def]
+    """A width-8 attention network with two residual blocks: fast at 64²."""
+    import torch
+
+    from tttkit_backbones.attention_net.backbone import attention_net_compact
+
+    torch.manual_seed(seed)
+    return attention_net_compact(width=8, residual_blocks=2)
+
+
+def photo_and_mask(size: int = 64):  # type: ignore[no-untyped-def]
+    """The bundled example photo and its mask, downscaled to ``size``."""
+    import importlib.resources
+
+    import torch.nn.functional as F
+
+    from tttkit.io import read_image, read_mask
+
+    data = importlib.resources.files("tttkit") / "data"
+    image = read_image(str(data / "examples" / "building.jpg"))
+    mask = read_mask(str(data / "masks" / "building_mask.png"))
+    image = F.interpolate(image[None], size=size, mode="area")[0]
+    mask = (F.interpolate(mask[None], size=size, mode="nearest")[0] > 0.5).float()
+    return image, mask

@@ -6,12 +6,14 @@ Public API::
     tttkit.get_strategy("optimal")          # a registered StrategySpec
     tttkit.registry("backbones").names()    # what plugins registered, per kind
     tttkit.hookimpl                         # decorator for plugin hook implementations
+    tttkit.adapt(image, mask, backbone=..., strategy="optimal", steps=50)  # run TTT
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from tttkit.api import adapt
 from tttkit.backbone import Backbone, Conventions, GeneratorOutput
 from tttkit.config import (
     AugmentSpec,
@@ -83,6 +85,7 @@ __all__ = [
     "SpecError",
     "StrategySpec",
     "UnknownNameError",
+    "adapt",
     "augmentations",
     "backbones",
     "check_strategy",

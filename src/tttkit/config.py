@@ -110,9 +110,12 @@ class LossSpec:
     Attributes:
         l1, structural, perceptual, adversarial: weights; 0 disables a term.
         background: also apply the losses on the background ``B = (F ∪ U)ᶜ`` (thesis §4.5.4).
-        structural_alpha: weight of the edge-focused term of the pyramid structure loss.
+        structural_alpha: weight of the edge-focused term of the pyramid structure loss
+            (thesis eq. 2.16; the thesis's β = 20 scales the edge map and cancels in its
+            normalisation, so it has no field).
+        structural_gradient_weight: weight of the plain gradient term (1 in the thesis's
+            equation; Yang et al.'s code uses 0.1 with ``structural_alpha`` 1).
         structural_sigma: standard deviation of the Gaussian that spreads the edge map.
-        perceptual_network: registered name of the feature network for the perceptual loss.
     """
 
     l1: float = 1.0
@@ -121,8 +124,8 @@ class LossSpec:
     adversarial: float = 0.4
     background: bool = False
     structural_alpha: float = 0.1
+    structural_gradient_weight: float = 1.0
     structural_sigma: float = 1.0
-    perceptual_network: str = "vgg16"
 
 
 @dataclass(frozen=True)

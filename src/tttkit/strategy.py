@@ -64,7 +64,7 @@ def override(
     steps: int | None = None,
     lr: float | None = None,
     batch_size: int | None = None,
-    mask: str | None = None,
+    finetune_mask: str | None = None,
     filler: str | None = None,
     augment: str | None = None,
     freeze: str | None = None,
@@ -84,7 +84,8 @@ def override(
         changes["optim.lr"] = lr
     if batch_size is not None:
         changes["batch_size"] = batch_size
-    for field_name, value in (("finetune_mask", mask), ("filler", filler), ("freeze", freeze)):
+    components = (("finetune_mask", finetune_mask), ("filler", filler), ("freeze", freeze))
+    for field_name, value in components:
         if value is not None:
             changes[field_name] = {"name": value, "params": {}}
     if augment is not None:

@@ -47,10 +47,16 @@ def test_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
 def test_checkpoint_for_another_backbone_or_config_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "net.safetensors"
     save_backbone(tiny(), "attention-net-compact", path)
-    with pytest.raises(CheckpointError, match="is for backbone 'attention-net-compact', not 'attention-net'"):
+    with pytest.raises(
+        CheckpointError, match="is for backbone 'attention-net-compact', not 'attention-net'"
+    ):
         load_backbone(path, name="attention-net")
-    with pytest.raises(CheckpointError, match=r"another configuration .*residual_blocks: file 2 vs network 3"):
-        load_weights(attention_net_compact(width=8, residual_blocks=3), path, "attention-net-compact")
+    with pytest.raises(
+        CheckpointError, match=r"another configuration .*residual_blocks: file 2 vs network 3"
+    ):
+        load_weights(
+            attention_net_compact(width=8, residual_blocks=3), path, "attention-net-compact"
+        )
 
 
 def test_pt_state_dicts_load_with_weights_only(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 import tttkit
 from tttkit.config import StrategySpec
@@ -52,3 +53,17 @@ def test_thesis_settings(host: PluginHost) -> None:
 
 def test_get_strategy_public_api() -> None:
     assert tttkit.get_strategy("combo-j").optim.lr == 3e-6
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_strategy_runs_two_steps(name: str, perceptual_env) -> None:
+    """Each registered strategy trains end to end on a tiny backbone at 64²."""
+    from tests.helpers import photo_and_mask, tiny_backbone
+
+    image, mask = photo_and_mask()
+    result = tttkit.adapt(image, mask, backbone=tiny_backbone(), strategy=name, steps=2, seed=1)
+    assert [r.step for r in result.history] == [1, 2]
+    assert all(torch.isfinite(torch.tensor(r.losses["total"])) for r in result.history)
+    assert result.finetuned.shape == image.shape
+    known = mask.expand_as(image) == 0
+    assert torch.equal(result.finetuned[known], image[known])

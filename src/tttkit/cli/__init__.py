@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from tttkit.cli._common import fail
+from tttkit.cli.inpaint_cmd import inpaint_command
 from tttkit.cli.list_cmd import list_command
 from tttkit.cli.plugins_cmd import plugins_command
 from tttkit.cli.strategies_cmd import app as strategies_app
@@ -47,6 +48,7 @@ def options(
         raise fail(str(exc), code=1) from None
 
 
+app.command("inpaint")(inpaint_command)
 app.command("list")(list_command)
 app.command("plugins")(plugins_command)
 app.add_typer(strategies_app, name="strategies")

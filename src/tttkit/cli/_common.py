@@ -28,9 +28,12 @@ LrOption = Annotated[float | None, typer.Option("--lr", min=0.0, help="Learning 
 BatchSizeOption = Annotated[
     int | None, typer.Option("--batch-size", min=1, help="Views per finetuning step.")
 ]
+# Not "--mask": on `inpaint` that names the user's mask file.
 MaskOption = Annotated[
     str | None,
-    typer.Option("--mask", help="Finetuning-mask strategy (see `tttkit list finetune-masks`)."),
+    typer.Option(
+        "--finetune-mask", help="Finetuning-mask strategy (see `tttkit list finetune-masks`)."
+    ),
 ]
 FillerOption = Annotated[
     str | None, typer.Option("--filler", help="User-hole filler (see `tttkit list fillers`).")

@@ -1,0 +1,144 @@
+"""The library entry point: :func:`adapt` resolves names to objects and runs the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from tttkit.backbone import Backbone
+from tttkit.checkpoint import load_backbone, load_weights, read_metadata
+from tttkit.config import StrategySpec
+from tttkit.engine import Result, finetune, resolve_device
+from tttkit.io import InputError, read_image, read_mask
+from tttkit.plugins import PluginHost, get_host
+from tttkit.strategy import get_strategy, override
+
+#: The backbone used when neither the caller nor the strategy names one.
+DEFAULT_BACKBONE = "attention-net-compact"
+#: The strategy used when the caller names none: the thesis's optimal settings.
+DEFAULT_STRATEGY = "optimal"
+
+OVERRIDE_KEYS = (
+    "steps", "lr", "batch_size", "finetune_mask", "filler", "augment", "freeze", "sets"
+)  # fmt: skip
+
+
+def resolve_strategy(
+    strategy: StrategySpec | str, overrides: dict[str, Any], host: PluginHost
+) -> StrategySpec:
+    """A strategy by name or spec, with overrides (see :func:`tttkit.strategy.override`)."""
+    unknown = sorted(set(overrides) - set(OVERRIDE_KEYS))
+    if unknown:
+        raise TypeError(f"unknown override(s) {unknown}; valid: {', '.join(OVERRIDE_KEYS)}")
+    spec = get_strategy(strategy, host) if isinstance(strategy, str) else strategy
+    return override(spec, host=host, **overrides)
+
+
+def resolve_backbone(
+    backbone: Backbone | str | None,
+    weights: str | Path | None,
+    spec: StrategySpec,
+    host: PluginHost,
+) -> tuple[str, Backbone]:
+    """The network to finetune, with its weights, and its registered name.
+
+    Order: a :class:`Backbone` object as given (``weights`` loaded into it if any); a checkpoint
+    written by tttkit rebuilds its own backbone; otherwise the named backbone (or the strategy's,
+    or :data:`DEFAULT_BACKBONE`) with ``weights``. Without weights only a strategy that
+    reinitializes (zero-shot) may run.
+    """
+    if isinstance(backbone, Backbone):
+        if weights is not None:
+            load_weights(backbone, weights)
+        return type(backbone).__name__, backbone
+    is_safetensors = weights is not None and Path(weights).suffix == ".safetensors"
+    if is_safetensors and "tttkit.backbone" in read_metadata(weights):  # type: ignore[arg-type]
+        return load_backbone(weights, name=backbone)  # type: ignore[arg-type]
+    name = backbone or spec.backbone or DEFAULT_BACKBONE
+    net: Backbone = host.registry("backbones").get(name)()
+    if weights is not None:
+        load_weights(net, weights, name)
+    elif not spec.reinitialize:
+        raise InputError(
+            f"no weights for backbone {name!r}: pass --weights FILE (a checkpoint from "
+            "`tttkit pretrain` or your own), or run a zero-shot strategy"
+        )
+    return name, net
+
+
+def _perceptual_network(
+    spec: StrategySpec, weights: str | Path | None, device: torch.device
+) -> nn.Module | None:
+    if spec.losses.perceptual <= 0:
+        return None
+    from tttkit.perceptual import load_feature_network
+
+    return load_feature_network(weights, device=device)
+
+
+def adapt(
+    image: Tensor | str | Path,
+    mask: Tensor | str | Path,
+    *,
+    backbone: Backbone | str | None = None,
+    weights: str | Path | None = None,
+    strategy: StrategySpec | str = DEFAULT_STRATEGY,
+    ground_truth: Tensor | str | Path | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    perceptual_weights: str | Path | None = None,
+    show_progress: bool = False,
+    label: str | None = None,
+    host: PluginHost | None = None,
+    **overrides: Any,
+) -> Result:
+    """Test-time train a backbone on one image and fill its holes.
+
+    Args:
+        image: ``(3, H, W)`` RGB in ``[0, 1]``, or an image file.
+        mask: ``(1, H, W)``/``(H, W)`` with 1 at the holes, or a mask file (white = hole).
+        backbone: a :class:`Backbone`, a registered name, or ``None`` for the default.
+        weights: checkpoint to load (``.safetensors`` from tttkit, or a state dict).
+        strategy: a registered strategy name or a :class:`StrategySpec`.
+        ground_truth: the complete image (tensor or file), to record metrics.
+        seed: seeds every random choice; the same seed gives the same result.
+        device: ``"cpu"``, ``"cuda"``, or ``"auto"``.
+        perceptual_weights: VGG features file for the perceptual loss (see
+            :func:`tttkit.perceptual.load_feature_network` for the search order).
+        show_progress: draw the progress bar.
+        label: name of the run for observers (default: the image file name).
+        host: plugin host (default: the process-wide one).
+        **overrides: ``steps``, ``lr``, ``batch_size``, ``finetune_mask``, ``filler``,
+            ``augment``, ``freeze``, ``sets`` — as the CLI flags of the same names.
+
+    Returns:
+        a :class:`tttkit.engine.Result` with the raw and finetuned completions.
+    """
+    host = host or get_host()
+    if label is None:
+        label = Path(image).name if isinstance(image, (str, Path)) else "image"
+    if isinstance(image, (str, Path)):
+        image = read_image(image)
+    if isinstance(mask, (str, Path)):
+        mask = read_mask(mask, size=tuple(image.shape[-2:]))
+    if isinstance(ground_truth, (str, Path)):
+        ground_truth = read_image(ground_truth)
+    spec = resolve_strategy(strategy, overrides, host)
+    _, net = resolve_backbone(backbone, weights, spec, host)
+    resolved = resolve_device(device)
+    return finetune(
+        net,
+        image,
+        mask,
+        spec,
+        ground_truth=ground_truth,
+        seed=seed,
+        device=resolved,
+        perceptual=_perceptual_network(spec, perceptual_weights, resolved),
+        show_progress=show_progress,
+        label=label,
+        host=host,
+    )

@@ -1,0 +1,121 @@
+"""`tttkit inpaint`: test-time train on one photo and fill its holes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import torch.nn.functional as F
+import typer
+
+from tttkit.api import DEFAULT_STRATEGY, adapt
+from tttkit.cli._common import (
+    AugmentOption,
+    BatchSizeOption,
+    FillerOption,
+    FreezeOption,
+    JsonOption,
+    LrOption,
+    MaskOption,
+    SetOption,
+    StepsOption,
+    print_json,
+    stderr,
+    stdout,
+    user_errors,
+)
+from tttkit.io import InputError, read_image, read_mask, write_image
+
+ExistingFile = Annotated[Path, typer.Argument(help="The photo to complete.", show_default=False)]
+
+
+@user_errors
+def inpaint_command(
+    image: ExistingFile,
+    user_mask: Annotated[
+        Path,
+        typer.Option("--mask", "-m", help="Mask file: white (> 127) = hole.", show_default=False),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output file [default: IMAGE_tttkit.png].")
+    ] = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help="Strategy name.")
+    ] = DEFAULT_STRATEGY,
+    backbone: Annotated[str | None, typer.Option("--backbone", help="Backbone name.")] = None,
+    weights: Annotated[Path | None, typer.Option("--weights", help="Backbone checkpoint.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    ground_truth: Annotated[
+        Path | None, typer.Option("--ground-truth", help="Complete image: report metrics.")
+    ] = None,
+    save_raw: Annotated[
+        Path | None, typer.Option("--save-raw", help="Also write the raw (step-0) completion.")
+    ] = None,
+    perceptual_weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--perceptual-weights",
+            help="VGG features file for the perceptual loss (or TTTKIT_PERCEPTUAL_WEIGHTS).",
+        ),
+    ] = None,
+    resize_mask: Annotated[
+        bool, typer.Option("--resize-mask", help="Resize a mask of another size to the image.")
+    ] = False,
+    steps: StepsOption = None,
+    lr: LrOption = None,
+    batch_size: BatchSizeOption = None,
+    finetune_mask: MaskOption = None,
+    filler: FillerOption = None,
+    augment: AugmentOption = None,
+    freeze: FreezeOption = None,
+    sets: SetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Finetune the backbone on IMAGE (test-time training), then fill the holes of --mask."""
+    photo = read_image(image)
+    size = tuple(photo.shape[-2:])
+    holes = read_mask(user_mask)
+    if tuple(holes.shape[-2:]) != size:
+        if not resize_mask:
+            raise InputError(
+                f"mask {user_mask} is {holes.shape[-1]}×{holes.shape[-2]} but image {image} is "
+                f"{size[1]}×{size[0]} (pass --resize-mask to resize it)"
+            )
+        holes = (F.interpolate(holes[None], size=size, mode="nearest")[0] > 0.5).float()
+    truth = read_image(ground_truth) if ground_truth is not None else None
+    if truth is not None and tuple(truth.shape[-2:]) != size:
+        raise InputError(f"ground truth {ground_truth} is not the size of image {image}")
+    out = out or image.with_name(f"{image.stem}_tttkit.png")
+    result = adapt(
+        photo, holes, backbone=backbone, weights=weights, strategy=strategy, ground_truth=truth,
+        seed=seed, device=device, perceptual_weights=perceptual_weights, show_progress=not as_json,
+        label=image.name, steps=steps, lr=lr, batch_size=batch_size, finetune_mask=finetune_mask,
+        filler=filler,
+        augment=augment, freeze=freeze, sets=sets or (),
+    )  # fmt: skip
+    for notice in result.notices:
+        stderr.print(f"[yellow]notice:[/] {notice}")
+    write_image(out, result.finetuned)
+    if save_raw is not None:
+        write_image(save_raw, result.raw)
+    summary = {
+        "output": str(out),
+        "raw_output": str(save_raw) if save_raw is not None else None,
+        "strategy": result.strategy.name,
+        "steps": result.strategy.steps,
+        "seed": seed,
+        "seconds": result.seconds,
+        "metrics": {"raw": result.metrics(0), "finetuned": result.metrics()}
+        if truth is not None
+        else None,
+        "notices": result.notices,
+    }
+    if as_json:
+        print_json(summary)
+        return
+    stdout.print(f"wrote [bold]{out}[/] ({result.strategy.name}, {result.strategy.steps} steps, "
+                 f"{result.seconds['total']:.1f} s)")  # fmt: skip
+    if truth is not None:
+        for key in result.metrics(0):
+            stdout.print(f"  {key}: raw {result.metrics(0)[key]:.4f} → {result.metrics()[key]:.4f}")

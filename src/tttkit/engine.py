@@ -1,0 +1,347 @@
+"""The test-time-training loop (thesis §3.2): one place, plugins supply the parts.
+
+Each step takes a batch of views of the user's image: the filler puts placeholder content in the
+user's holes U; a finetuning mask F per view hides part of the known region (never within the
+dilated U); augmentations transform image and masks together; the backbone fills F (U stays
+unmarked — its placeholder content teaches the network to distrust it, thesis §4.4); losses on F
+through the completed output (eq. 3.3), optionally on the background through the raw output
+(eq. 3.4); then generator and discriminator updates. Every ``eval_every`` steps, and at step 0,
+the current network fills the real holes.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tttkit.augment import AugmentPipeline
+from tttkit.backbone import Backbone
+from tttkit.components import FillContext
+from tttkit.config import StrategySpec
+from tttkit.events import RunInfo, StepRecord
+from tttkit.io import InputError
+from tttkit.losses import discriminator_loss, generator_losses
+from tttkit.metrics import image_metrics
+from tttkit.plugins import PluginHost, get_host
+from tttkit.strategy import COMPONENT_KINDS, check_strategy
+
+#: A user mask covering more than this fraction leaves too little context to learn from.
+MAX_HOLE_FRACTION = 0.9
+
+
+@dataclass
+class Evaluation:
+    """The real holes filled at one step; metrics only when a ground truth was given."""
+
+    step: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    """What :func:`adapt` returns.
+
+    Attributes:
+        raw: ``(3, H, W)`` the user's image with holes filled by the untouched backbone (step 0).
+        finetuned: ``(3, H, W)`` the same after test-time training.
+        history: one record per finetuning step (losses, learning rate, seconds, metrics).
+        evaluations: the evaluation steps, step 0 first.
+        seconds: wall time of ``setup``, ``finetune`` and ``total``.
+        strategy: the spec that ran, after overrides.
+        seed: the seed that makes the run reproducible.
+        notices: things the user should know (e.g. an empty mask).
+        network: the finetuned copy of the backbone (``None`` when nothing was trained).
+    """
+
+    raw: Tensor
+    finetuned: Tensor
+    history: list[StepRecord]
+    evaluations: list[Evaluation]
+    seconds: dict[str, float]
+    strategy: StrategySpec
+    seed: int
+    notices: list[str] = field(default_factory=list)
+    network: Backbone | None = field(default=None, repr=False)
+
+    def metrics(self, step: int | None = None) -> dict[str, float]:
+        """Metrics at ``step`` (default: the last evaluation); empty without ground truth."""
+        if not self.evaluations:
+            return {}
+        if step is None:
+            return self.evaluations[-1].metrics
+        return next((e.metrics for e in self.evaluations if e.step == step), {})
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; anything else as given."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available (use --device auto or cpu)")
+    return device
+
+
+def dilate(mask: Tensor, radius: int) -> Tensor:
+    """Binary dilation of ``(B, 1, H, W)`` masks by a square of side ``2·radius + 1``."""
+    if radius <= 0:
+        return mask
+    return F.max_pool2d(mask, kernel_size=2 * radius + 1, stride=1, padding=radius)
+
+
+def as_batch(image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Check and shape a user image ``(3, H, W)`` and mask ``(1, H, W)`` or ``(H, W)``."""
+    if image.dim() == 4 and image.shape[0] == 1:
+        image = image[0]
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise InputError(f"image must be (3, H, W) RGB, got shape {tuple(image.shape)}")
+    if mask.dim() == 4 and mask.shape[0] == 1:
+        mask = mask[0]
+    if mask.dim() == 2:
+        mask = mask[None]
+    if mask.shape != (1, *image.shape[-2:]):
+        raise InputError(
+            f"mask of shape {tuple(mask.shape)} does not match image of size "
+            f"{tuple(image.shape[-2:])}"
+        )
+    return image[None].float(), (mask[None] > 0.5).float()
+
+
+@dataclass
+class _Parts:
+    """The strategy's components, built once per run."""
+
+    mask_strategy: Callable[..., Tensor]
+    filler: Callable[..., Tensor]
+    pipeline: AugmentPipeline
+    frozen: set[str]
+
+
+def _build_parts(spec: StrategySpec, net: Backbone, host: PluginHost) -> _Parts:
+    built: dict[str, Any] = {}
+    for field_name, kind in COMPONENT_KINDS.items():
+        component = getattr(spec, field_name)
+        factory = host.registry(kind).get(component.name)
+        built[field_name] = factory(**dict(component.params))
+    augmentations = host.registry("augmentations")
+    return _Parts(
+        mask_strategy=built["finetune_mask"],
+        filler=built["filler"],
+        pipeline=AugmentPipeline(spec.augment, augmentations.get),
+        frozen=built["freeze"](net.layer_groups()),
+    )
+
+
+def _reinitialize(module: nn.Module) -> None:
+    for child in module.modules():
+        reset = getattr(child, "reset_parameters", None)
+        if callable(reset):
+            reset()
+
+
+def _optimizer(spec: StrategySpec, params: list[nn.Parameter]) -> torch.optim.Optimizer | None:
+    if not params:
+        return None
+    if spec.optim.name == "sgd":
+        return torch.optim.SGD(params, lr=spec.optim.lr)
+    return torch.optim.Adam(params, lr=spec.optim.lr, betas=spec.optim.betas)
+
+
+def _set_lr(optimizers: list[torch.optim.Optimizer | None], lr: float) -> None:
+    for optimizer in optimizers:
+        if optimizer is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+
+def finetune(
+    backbone: Backbone,
+    image: Tensor,
+    mask: Tensor,
+    spec: StrategySpec,
+    *,
+    ground_truth: Tensor | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    perceptual: nn.Module | None = None,
+    show_progress: bool = False,
+    label: str = "image",
+    host: PluginHost | None = None,
+) -> Result:
+    """Run test-time training of ``backbone`` on one image and fill its holes.
+
+    Args:
+        backbone: the pretrained network; it is copied, never modified.
+        image: ``(3, H, W)`` RGB in ``[0, 1]``.
+        mask: ``(1, H, W)`` or ``(H, W)``, 1 at the holes to fill.
+        spec: the strategy (already overridden and checked).
+        ground_truth: ``(3, H, W)`` the complete image, to record metrics.
+        seed: seeds every random choice of the run.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``…
+        perceptual: the feature network for the perceptual loss (``None`` if its weight is 0).
+        show_progress: let interactive observers (the progress bar) draw.
+        label: name of the run for observers.
+        host: plugin host (default: the process-wide one).
+    """
+    started = time.perf_counter()
+    host = host or get_host()
+    check_strategy(spec, host)
+    device = resolve_device(device)
+    image, user_mask = as_batch(image, mask)
+    target = None if ground_truth is None else ground_truth.reshape(image.shape).to(device)
+    image, user_mask = image.to(device), user_mask.to(device)
+    hole_fraction = float(user_mask.mean())
+    if hole_fraction > MAX_HOLE_FRACTION:
+        raise InputError(
+            f"the mask covers {hole_fraction:.0%} of the image: too little context to learn from "
+            f"(at most {MAX_HOLE_FRACTION:.0%})"
+        )
+    if hole_fraction == 0.0:
+        unchanged = image[0].clone()
+        return Result(
+            raw=unchanged, finetuned=unchanged, history=[], evaluations=[], strategy=spec,
+            seed=seed, seconds={"setup": 0.0, "finetune": 0.0, "total": 0.0},
+            notices=["the mask is empty: nothing to fill, the image is returned unchanged"],
+        )  # fmt: skip
+
+    torch.manual_seed(seed)  # for any global-RNG use inside plugins
+    generator = torch.Generator().manual_seed(seed)
+    net = copy.deepcopy(backbone).to(device)
+    if spec.reinitialize:
+        _reinitialize(net)
+    parts = _build_parts(spec, net, host)
+    groups = net.layer_groups()
+    for name in parts.frozen:
+        groups[name].requires_grad_(False)
+    adversarial = spec.losses.adversarial > 0 and net.has_discriminator
+    g_params = [p for p in net.generator.parameters() if p.requires_grad]
+    d_params = (
+        [p for p in net.discriminator.parameters() if p.requires_grad]
+        if adversarial and net.discriminator is not None
+        else []
+    )
+    opt_g, opt_d = _optimizer(spec, g_params), _optimizer(spec, d_params)
+    forbidden = dilate(user_mask, spec.hole_margin)
+
+    def fill_holes() -> Tensor:
+        net.eval()
+        with torch.no_grad():
+            out = net.generate(image, user_mask).image
+        net.train()
+        return out * user_mask + image * (1 - user_mask)
+
+    def evaluate(step: int, completed: Tensor) -> Evaluation:
+        metrics = image_metrics(completed, target, user_mask) if target is not None else {}
+        return Evaluation(step, metrics)
+
+    def predict(view: Tensor, hole: Tensor) -> Tensor:
+        return net.generate(view, hole).image
+
+    run = RunInfo(
+        label=label, strategy=spec.name, total_steps=spec.steps, show_progress=show_progress
+    )
+    raw = fill_holes()
+    evaluations = [evaluate(0, raw)]
+    history: list[StepRecord] = []
+    setup_seconds = time.perf_counter() - started
+    host.hook.tttkit_run_start(run=run)
+    result: Result | None = None
+    try:
+        completed = raw
+        net.train()
+        for step in range(1, spec.steps + 1):
+            step_started = time.perf_counter()
+            lr = spec.optim.lr_at(step - 1)
+            _set_lr([opt_g, opt_d], lr)
+            losses = _train_step(
+                net, image, user_mask, forbidden, spec, parts, generator, perceptual,
+                predict, opt_g, opt_d, adversarial,
+            )  # fmt: skip
+            metrics = None
+            if step % spec.eval_every == 0 or step == spec.steps:
+                completed = fill_holes()
+                evaluation = evaluate(step, completed)
+                evaluations.append(evaluation)
+                metrics = evaluation.metrics
+            record = StepRecord(step, losses, lr, time.perf_counter() - step_started, metrics)
+            history.append(record)
+            host.hook.tttkit_step_end(run=run, record=record)
+        finetune_seconds = time.perf_counter() - started - setup_seconds
+        result = Result(
+            raw=raw[0].detach().cpu(),
+            finetuned=completed[0].detach().cpu(),
+            history=history,
+            evaluations=evaluations,
+            seconds={
+                "setup": setup_seconds,
+                "finetune": finetune_seconds,
+                "total": time.perf_counter() - started,
+            },
+            strategy=spec,
+            seed=seed,
+            network=net.eval(),
+        )
+        return result
+    finally:
+        host.hook.tttkit_run_end(run=run, result=result)
+
+
+def _train_step(
+    net: Backbone,
+    image: Tensor,
+    user_mask: Tensor,
+    forbidden: Tensor,
+    spec: StrategySpec,
+    parts: _Parts,
+    generator: torch.Generator,
+    perceptual: nn.Module | None,
+    predict: Callable[[Tensor, Tensor], Tensor],
+    opt_g: torch.optim.Optimizer | None,
+    opt_d: torch.optim.Optimizer | None,
+    adversarial: bool,
+) -> dict[str, float]:
+    """One finetuning step on a batch of views; returns the loss terms as floats."""
+    batch = spec.batch_size
+    images = image.expand(batch, -1, -1, -1)
+    user_masks = user_mask.expand(batch, -1, -1, -1)
+    filled = parts.filler(images, user_masks, FillContext(generator=generator, predict=predict))
+    if spec.augment.mask_follows_geometry:
+        finetune_masks = parts.mask_strategy(
+            user_masks, forbidden.expand(batch, -1, -1, -1), generator
+        )
+        views = parts.pipeline.apply_batch(filled, user_masks, finetune_masks, generator)
+        finetune_masks = views.finetune_mask
+    else:
+        # Combination G: draw F on the transformed frame, away from holes and empty pixels.
+        views = parts.pipeline.apply_batch(filled, user_masks, None, generator)
+        blocked = torch.maximum(dilate(views.user_mask, spec.hole_margin), views.empty)
+        finetune_masks = parts.mask_strategy(views.user_mask, blocked, generator)
+    assert finetune_masks is not None
+    target, views_user = views.image, views.user_mask
+
+    output = net.generate(target, finetune_masks)
+    discriminate = net.discriminate if adversarial else None
+    g_terms = generator_losses(
+        output, target, finetune_masks, views_user, spec.losses, perceptual, discriminate
+    )
+    if opt_g is not None:
+        opt_g.zero_grad(set_to_none=True)
+        g_terms["total"].backward()
+        opt_g.step()
+    losses = {f"g_{k}" if k != "total" else "total": float(v.detach()) for k, v in g_terms.items()}
+    if opt_d is not None:
+        d_terms = discriminator_loss(
+            output, target, finetune_masks, views_user, spec.losses, net.discriminate
+        )
+        opt_d.zero_grad(set_to_none=True)
+        d_terms["total"].backward()
+        opt_d.step()
+        losses.update({f"d_{k}": float(v.detach()) for k, v in d_terms.items()})
+    return losses

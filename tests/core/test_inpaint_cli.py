@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tests.helpers import photo_and_mask, tiny_backbone
+from tttkit.checkpoint import save_backbone
+from tttkit.cli import app
+from tttkit.io import read_image, write_image
+
+ENV = {"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb"}
+
+
+@pytest.fixture
+def files(tmp_path: Path, perceptual_env: Path) -> dict[str, Path]:
+    image, mask = photo_and_mask()
+    paths = {
+        "image": tmp_path / "photo.png",
+        "mask": tmp_path / "mask.png",
+        "weights": tmp_path / "tiny.safetensors",
+    }
+    write_image(paths["image"], image)
+    write_image(paths["mask"], mask)
+    save_backbone(tiny_backbone(), "attention-net-compact", paths["weights"])
+    return paths
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["inpaint", *args], env=ENV)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_inpaint_writes_outputs_and_reports_json(files: dict[str, Path], tmp_path: Path) -> None:
+    out, raw = tmp_path / "out.png", tmp_path / "raw.png"
+    code, stdout, _ = invoke(
+        str(files["image"]), "--mask", str(files["mask"]), "--weights", str(files["weights"]),
+        "--steps", "2", "--out", str(out), "--save-raw", str(raw), "--ground-truth",
+        str(files["image"]), "--device", "cpu", "--json",
+    )  # fmt: skip
+    assert code == 0, stdout
+    summary = json.loads(stdout)
+    assert summary["output"] == str(out) and summary["steps"] == 2
+    assert summary["strategy"] == "optimal"
+    assert set(summary["metrics"]["raw"]) == {"l1", "psnr", "ssim", "l1_hole"}
+    assert read_image(out).shape == (3, 64, 64) and raw.exists()
+    image = read_image(files["image"])
+    known = read_image(files["mask"])[0:1].expand_as(image) < 0.5
+    assert torch.allclose(read_image(out)[known], image[known], atol=1 / 255)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda p: p["image"].unlink(), "photo.png does not exist"),
+        (lambda p: write_image(p["mask"], torch.zeros(1, 32, 32)), "pass --resize-mask"),
+        (lambda p: write_image(p["mask"], torch.ones(1, 64, 64)), "covers 100% of the image"),
+        (lambda p: p["weights"].write_bytes(b"junk"), "not a readable safetensors file"),
+    ],
+)
+def test_bad_input_fails_cleanly_and_writes_nothing(
+    files: dict[str, Path], tmp_path: Path, mutate, message: str
+) -> None:
+    mutate(files)
+    out = tmp_path / "never.png"
+    code, _, stderr = invoke(
+        str(files["image"]), "--mask", str(files["mask"]), "--weights", str(files["weights"]),
+        "--steps", "1", "--out", str(out),
+    )  # fmt: skip
+    assert code == 2 and message in stderr
+    assert not out.exists()
+
+
+def test_resize_mask_and_empty_mask_notice(files: dict[str, Path], tmp_path: Path) -> None:
+    write_image(files["mask"], torch.zeros(1, 32, 32))
+    out = tmp_path / "out.png"
+    code, _, stderr = invoke(
+        str(files["image"]), "--mask", str(files["mask"]), "--weights", str(files["weights"]),
+        "--resize-mask", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0 and "nothing to fill" in stderr
+    assert torch.allclose(read_image(out), read_image(files["image"]), atol=1 / 255)
+
+
+def test_missing_weights_explain_what_to_do(files: dict[str, Path]) -> None:
+    code, _, stderr = invoke(
+        str(files["image"]), "--mask", str(files["mask"]), "--backbone", "attention-net-small"
+    )
+    assert code == 2 and "no weights for backbone 'attention-net-small'" in stderr
+
+
+def test_missing_perceptual_weights_explain_what_to_do(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("TTTKIT_PERCEPTUAL_WEIGHTS")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-hub"))
+    code, _, stderr = invoke(
+        str(files["image"]), "--mask", str(files["mask"]), "--weights", str(files["weights"]),
+        "--steps", "1",
+    )  # fmt: skip
+    assert code == 2 and "--perceptual-weights" in stderr and "losses.perceptual=0" in stderr

@@ -44,8 +44,8 @@ def photo_and_mask(size: int = 64):  # type: ignore[no-untyped-def]
     from tttkit.io import read_image, read_mask
 
     data = importlib.resources.files("tttkit") / "data"
-    image = read_image(str(data / "examples" / "building.jpg"))
-    mask = read_mask(str(data / "masks" / "building_mask.png"))
+    image = read_image(str(data / "demo" / "street.jpg"))
+    mask = read_mask(str(data / "demo" / "street_mask.png"))
     image = F.interpolate(image[None], size=size, mode="area")[0]
     mask = (F.interpolate(mask[None], size=size, mode="nearest")[0] > 0.5).float()
     return image, mask

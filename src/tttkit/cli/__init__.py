@@ -10,6 +10,7 @@ from tttkit.cli._common import fail
 from tttkit.cli.inpaint_cmd import inpaint_command
 from tttkit.cli.list_cmd import list_command
 from tttkit.cli.plugins_cmd import plugins_command
+from tttkit.cli.pretrain_cmd import pretrain_command
 from tttkit.cli.strategies_cmd import app as strategies_app
 from tttkit.plugins import PluginLoadError, configure
 
@@ -51,6 +52,7 @@ def options(
 app.command("inpaint")(inpaint_command)
 app.command("list")(list_command)
 app.command("plugins")(plugins_command)
+app.command("pretrain")(pretrain_command)
 app.add_typer(strategies_app, name="strategies")
 
 

@@ -1,0 +1,121 @@
+"""`tttkit pretrain`: train a backbone from scratch on a folder of photos."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import torch
+import torch.distributed as dist
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from tttkit.cli._common import stderr, stdout, user_errors
+from tttkit.config import SpecError, parse_assignment
+from tttkit.engine import resolve_device
+from tttkit.plugins import get_host
+from tttkit.pretrain import PretrainConfig, list_images, pretrain, split_holdout
+
+
+def _backbone_config(name: str, sets: list[str]) -> dict[str, Any]:
+    """The backbone's full configuration with ``key=value`` options applied (checked)."""
+    factory = get_host().registry("backbones").get(name)
+    options = dict(parse_assignment(item) for item in sets)
+    try:
+        with torch.device("meta"):  # validates the options without allocating weights
+            return dict(factory(**options).config)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"--config {sets}: not valid for backbone {name!r}: {exc}") from exc
+
+
+@user_errors
+def pretrain_command(
+    images: Annotated[
+        Path, typer.Argument(help="Folder of training photos (searched recursively).")
+    ],
+    backbone: Annotated[str, typer.Option("--backbone", help="Backbone to train.")],
+    out: Annotated[Path, typer.Option("--out", help="Checkpoint file (.safetensors).")],
+    steps: Annotated[
+        int, typer.Option("--steps", min=1, help="Total optimisation steps.")
+    ] = 10_000,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Crops per step.")] = 8,
+    size: Annotated[int, typer.Option("--size", min=16, help="Training crop size.")] = 256,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Adam learning rate.")] = 2e-4,
+    holdout: Annotated[int, typer.Option("--holdout", min=0, help="Photos held out.")] = 10,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue this checkpoint.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of sampling and init.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 250,
+    validate_every: Annotated[int, typer.Option("--validate-every", min=1)] = 250,
+    perceptual_weights: Annotated[
+        Path | None, typer.Option("--perceptual-weights", help="VGG features file.")
+    ] = None,
+    config: Annotated[
+        list[str] | None,
+        typer.Option("--config", help="Backbone option: key=value (repeatable), e.g. width=32."),
+    ] = None,
+) -> None:
+    """Pretrain a backbone on IMAGES (thesis §3.3); resumable, and data-parallel under torchrun."""
+    if out.suffix != ".safetensors":
+        raise SpecError(f"--out {out}: the checkpoint must be a .safetensors file")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    resolved = resolve_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo")
+        if resolved.type == "cuda":
+            resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    train_paths, val_paths = split_holdout(list_images(images), holdout, seed)
+    settings = PretrainConfig(
+        backbone=backbone, backbone_config=_backbone_config(backbone, config or []), size=size,
+        steps=steps, batch_size=batch_size, lr=lr, checkpoint_every=checkpoint_every,
+        validate_every=validate_every, seed=seed,
+    )  # fmt: skip
+    perceptual = None
+    if settings.losses.perceptual > 0:
+        from tttkit.perceptual import load_feature_network
+
+        perceptual = load_feature_network(perceptual_weights, device=resolved)
+    log = out.with_name(out.name + ".log.jsonl")
+    if rank == 0:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stdout.print(f"training on {len(train_paths)} photos; held out: "
+                     + ", ".join(p.name for p in val_paths))  # fmt: skip
+    progress = Progress(
+        TextColumn("[bold]pretrain"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=stderr, disable=rank != 0,
+    )  # fmt: skip
+
+    def on_step(step: int, losses: dict[str, float]) -> None:
+        progress.update(task, completed=step, status=f"loss {losses['total']:.3f}")
+        with log.open("a") as handle:
+            handle.write(json.dumps({"step": step, "losses": losses}) + "\n")
+
+    def on_validate(step: int, metrics: dict[str, float]) -> None:
+        with log.open("a") as handle:
+            handle.write(json.dumps({"step": step, "validation": metrics}) + "\n")
+        progress.console.print(
+            f"step {step}: validation " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        )
+
+    with progress:
+        task = progress.add_task("pretrain", total=steps, status="")
+        pretrain(
+            get_host().registry("backbones").get(backbone), settings, train_paths, val_paths, out,
+            perceptual=perceptual, resume=resume, device=resolved, on_step=on_step,
+            on_validate=on_validate,
+        )  # fmt: skip
+    if dist.is_initialized():
+        dist.destroy_process_group()

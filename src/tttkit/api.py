@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tttkit.backbone import Backbone
@@ -18,8 +19,9 @@ from tttkit.strategy import get_strategy, override
 
 #: The backbone used when neither the caller nor the strategy names one.
 DEFAULT_BACKBONE = "attention-net-compact"
-#: The strategy used when the caller names none: the thesis's optimal settings.
-DEFAULT_STRATEGY = "optimal"
+#: The strategy used when the caller names none: the thesis's optimal settings sized for a CPU
+#: (``tttkit strategies show default``); ``optimal`` is the thesis's own recipe.
+DEFAULT_STRATEGY = "default"
 
 OVERRIDE_KEYS = (
     "steps", "lr", "batch_size", "finetune_mask", "filler", "augment", "freeze", "sets"
@@ -47,8 +49,8 @@ def resolve_backbone(
 
     Order: a :class:`Backbone` object as given (``weights`` loaded into it if any); a checkpoint
     written by tttkit rebuilds its own backbone; otherwise the named backbone (or the strategy's,
-    or :data:`DEFAULT_BACKBONE`) with ``weights``. Without weights only a strategy that
-    reinitializes (zero-shot) may run.
+    or :data:`DEFAULT_BACKBONE`) with ``weights``, or the weights its plugin ships. Without
+    weights only a strategy that reinitializes (zero-shot) may run.
     """
     if isinstance(backbone, Backbone):
         if weights is not None:
@@ -58,7 +60,11 @@ def resolve_backbone(
     if is_safetensors and "tttkit.backbone" in read_metadata(weights):  # type: ignore[arg-type]
         return load_backbone(weights, name=backbone)  # type: ignore[arg-type]
     name = backbone or spec.backbone or DEFAULT_BACKBONE
-    net: Backbone = host.registry("backbones").get(name)()
+    entry = host.registry("backbones").entry(name)
+    net: Backbone = entry.obj()
+    bundled = entry.extra.get("weights")
+    if weights is None and bundled is not None and Path(bundled).is_file():
+        weights = bundled
     if weights is not None:
         load_weights(net, weights, name)
     elif not spec.reinitialize:
@@ -129,12 +135,24 @@ def adapt(
     spec = resolve_strategy(strategy, overrides, host)
     _, net = resolve_backbone(backbone, weights, spec, host)
     resolved = resolve_device(device)
-    return finetune(
+    height, width = image.shape[-2:]
+    scale = net.conventions.working_size / min(height, width)
+    if scale < 1.0:  # larger than the network's working size: run small, paste the fill back
+        size = (max(1, round(height * scale)), max(1, round(width * scale)))
+        mask = mask.reshape(1, height, width).float()
+        small_mask = (F.interpolate(mask[None], size=size, mode="area")[0] > 0).float()
+        small = [
+            None if t is None else F.interpolate(t[None], size=size, mode="area")[0]
+            for t in (image, ground_truth)
+        ]
+    else:
+        small, small_mask = [image, ground_truth], mask
+    result = finetune(
         net,
-        image,
-        mask,
+        small[0],  # type: ignore[arg-type]
+        small_mask,
         spec,
-        ground_truth=ground_truth,
+        ground_truth=small[1],
         seed=seed,
         device=resolved,
         perceptual=_perceptual_network(spec, perceptual_weights, resolved),
@@ -142,3 +160,18 @@ def adapt(
         label=label,
         host=host,
     )
+    if scale < 1.0 and result.history:
+        result.raw = paste_upscaled(result.raw, image, mask)
+        result.finetuned = paste_upscaled(result.finetuned, image, mask)
+        result.notices.append(
+            f"ran at {size[1]}×{size[0]}, the backbone's working size, and pasted the upscaled "
+            "fill into the holes (metrics are at that size)"
+        )
+    return result
+
+
+def paste_upscaled(small: Tensor, image: Tensor, mask: Tensor) -> Tensor:
+    """Upscale a completion (bicubic) and paste it into ``image`` at the ``mask`` holes only."""
+    up = F.interpolate(small[None], size=image.shape[-2:], mode="bicubic", align_corners=False)
+    hole = mask.reshape(1, *image.shape[-2:]).to(image.dtype)
+    return image * (1 - hole) + up[0].clamp(0, 1) * hole

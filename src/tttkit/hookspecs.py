@@ -32,9 +32,11 @@ def tttkit_register_backbones(register: RegisterFactory) -> None:
     """Register inpainting backbones.
 
     Args:
-        register: call ``register(name, factory, description="")`` once per backbone.
-            ``factory(**config)`` returns a :class:`tttkit.backbone.Backbone`; its keyword
-            parameters are the backbone's configuration (recorded in checkpoints).
+        register: call ``register(name, factory, description="", weights=None)`` once per
+            backbone. ``factory(**config)`` returns a :class:`tttkit.backbone.Backbone`; its
+            keyword parameters are the backbone's configuration (recorded in checkpoints).
+            ``weights`` is the path of pretrained weights shipped with the plugin, used when
+            the user gives none.
     """
 
 

@@ -41,6 +41,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "tttkit_strategies.augmentations",
     "tttkit_strategies.freezing",
     "tttkit_strategies.ablations",
+    "tttkit_strategies.defaults",
 )
 
 BUILTIN_DISTRIBUTION = "tttkit"
@@ -234,12 +235,20 @@ def _register_callback(registry: Registry[Any], kind: Kind, plugin: str) -> Call
 
         return register_strategy
 
-    def register(name: str, factory: Callable[..., Any], description: str = "") -> None:
+    def register(
+        name: str,
+        factory: Callable[..., Any],
+        description: str = "",
+        weights: str | os.PathLike[str] | None = None,
+    ) -> None:
         if not callable(factory):
             raise PluginLoadError(
                 f"plugin {plugin!r} registered {kind.singular} {name!r} with a non-callable factory"
             )
-        registry.register(name, factory, plugin=plugin, description=description)
+        if weights is not None and kind.name != "backbones":
+            raise PluginLoadError(f"plugin {plugin!r}: only backbones take weights ({name!r})")
+        extra = {"weights": str(weights)} if weights is not None else None
+        registry.register(name, factory, plugin=plugin, description=description, extra=extra)
 
     return register
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -42,12 +42,14 @@ class DuplicateNameError(RegistryError):
 
 @dataclass(frozen=True)
 class Entry(Generic[T]):
-    """One registered component: the object and where it came from."""
+    """One registered component: the object, where it came from, and kind-specific extras
+    (e.g. a backbone's bundled ``weights``)."""
 
     name: str
     obj: T
     plugin: str
     description: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def parameters(self) -> dict[str, Any]:
         """Keyword parameters of a factory with their defaults (empty for non-callables)."""
@@ -89,7 +91,15 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
 
-    def register(self, name: str, obj: T, *, plugin: str, description: str = "") -> None:
+    def register(
+        self,
+        name: str,
+        obj: T,
+        *,
+        plugin: str,
+        description: str = "",
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         """Add ``obj`` under ``name``; raise :class:`DuplicateNameError` if the name is taken."""
         if not isinstance(name, str) or not name:
             raise RegistryError(f"plugin {plugin!r} registered a {self.kind} with an invalid name")
@@ -99,7 +109,9 @@ class Registry(Generic[T]):
                 f"{self.kind} {name!r} is registered twice: by plugin {first!r} and by plugin "
                 f"{plugin!r}; block one of them with --block-plugin or TTTKIT_BLOCK_PLUGINS"
             )
-        self._entries[name] = Entry(name, obj, plugin, description or _first_doc_line(obj))
+        self._entries[name] = Entry(
+            name, obj, plugin, description or _first_doc_line(obj), dict(extra or {})
+        )
 
     def entry(self, name: str) -> Entry[T]:
         """The entry registered as ``name``; :class:`UnknownNameError` with suggestions if none."""

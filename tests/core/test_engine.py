@@ -104,3 +104,42 @@ def test_dilate() -> None:
     mask = torch.zeros(1, 1, 9, 9)
     mask[..., 4, 4] = 1
     assert dilate(mask, 2).sum() == 25 and torch.equal(dilate(mask, 0), mask)
+
+
+def test_images_larger_than_the_working_size_run_small_and_paste_back() -> None:
+    from tttkit_backbones.attention_net.backbone import attention_net_compact
+
+    image, mask = photo_and_mask(size=128)
+    torch.manual_seed(0)
+    net = attention_net_compact(width=8, residual_blocks=2, working_size=64)
+    result = tttkit.adapt(image, mask, backbone=net, steps=1, sets=["losses.perceptual=0"])
+    assert result.finetuned.shape == (3, 128, 128)
+    known = mask.expand_as(image) == 0
+    assert torch.equal(result.finetuned[known], image[known])  # bit-identical outside holes
+    assert "ran at 64×64" in result.notices[0]
+
+
+def test_bundled_weights_are_used_when_present(tmp_path, monkeypatch) -> None:
+    from tttkit.api import resolve_backbone
+    from tttkit.checkpoint import save_backbone
+    from tttkit.plugins import PluginHost
+
+    net = tiny_backbone(seed=5)
+    path = tmp_path / "bundled.safetensors"
+    save_backbone(net, "tiny", path)
+
+    class Plugin:
+        @tttkit.hookimpl
+        def tttkit_register_backbones(self, register):
+            register("tiny", lambda: tiny_backbone(seed=9), weights=path)
+
+    host = PluginHost(autoload=False).load()
+    host.register(Plugin(), "tiny-plugin")
+    _, loaded = resolve_backbone("tiny", None, get_strategy("baseline"), host)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(loaded.state_dict().values(), net.state_dict().values(), strict=True)
+    )
+    path.unlink()
+    with pytest.raises(InputError, match="no weights for backbone 'tiny'"):
+        resolve_backbone("tiny", None, get_strategy("baseline"), host)

@@ -44,7 +44,7 @@ def test_inpaint_writes_outputs_and_reports_json(files: dict[str, Path], tmp_pat
     assert code == 0, stdout
     summary = json.loads(stdout)
     assert summary["output"] == str(out) and summary["steps"] == 2
-    assert summary["strategy"] == "optimal"
+    assert summary["strategy"] == "default"
     assert set(summary["metrics"]["raw"]) == {"l1", "psnr", "ssim", "l1_hole"}
     assert read_image(out).shape == (3, 64, 64) and raw.exists()
     image = read_image(files["image"])
@@ -99,6 +99,6 @@ def test_missing_perceptual_weights_explain_what_to_do(
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-hub"))
     code, _, stderr = invoke(
         str(files["image"]), "--mask", str(files["mask"]), "--weights", str(files["weights"]),
-        "--steps", "1",
+        "--steps", "1", "--strategy", "optimal",
     )  # fmt: skip
     assert code == 2 and "--perceptual-weights" in stderr and "losses.perceptual=0" in stderr

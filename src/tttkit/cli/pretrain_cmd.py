@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -23,7 +24,7 @@ from tttkit.cli._common import stderr, stdout, user_errors
 from tttkit.config import SpecError, parse_assignment
 from tttkit.engine import resolve_device
 from tttkit.plugins import get_host
-from tttkit.pretrain import PretrainConfig, list_images, pretrain, split_holdout
+from tttkit.pretrain import PRETRAIN_LOSSES, PretrainConfig, list_images, pretrain, split_holdout
 
 
 def _backbone_config(name: str, sets: list[str]) -> dict[str, Any]:
@@ -61,6 +62,10 @@ def pretrain_command(
     perceptual_weights: Annotated[
         Path | None, typer.Option("--perceptual-weights", help="VGG features file.")
     ] = None,
+    perceptual: Annotated[
+        float,
+        typer.Option("--perceptual", min=0.0, help="Perceptual loss weight (0: no VGG needed)."),
+    ] = 0.1,
     config: Annotated[
         list[str] | None,
         typer.Option("--config", help="Backbone option: key=value (repeatable), e.g. width=32."),
@@ -81,12 +86,13 @@ def pretrain_command(
         backbone=backbone, backbone_config=_backbone_config(backbone, config or []), size=size,
         steps=steps, batch_size=batch_size, lr=lr, checkpoint_every=checkpoint_every,
         validate_every=validate_every, seed=seed,
+        losses=dataclasses.replace(PRETRAIN_LOSSES, perceptual=perceptual),
     )  # fmt: skip
-    perceptual = None
+    features = None
     if settings.losses.perceptual > 0:
         from tttkit.perceptual import load_feature_network
 
-        perceptual = load_feature_network(perceptual_weights, device=resolved)
+        features = load_feature_network(perceptual_weights, device=resolved)
     log = out.with_name(out.name + ".log.jsonl")
     if rank == 0:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +120,7 @@ def pretrain_command(
         task = progress.add_task("pretrain", total=steps, status="")
         pretrain(
             get_host().registry("backbones").get(backbone), settings, train_paths, val_paths, out,
-            perceptual=perceptual, resume=resume, device=resolved, on_step=on_step,
+            perceptual=features, resume=resume, device=resolved, on_step=on_step,
             on_validate=on_validate,
         )  # fmt: skip
     if dist.is_initialized():

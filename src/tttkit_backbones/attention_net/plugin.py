@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from tttkit.plugins import hookimpl
 from tttkit_backbones.attention_net.backbone import (
     attention_net,
     attention_net_compact,
     attention_net_small,
+)
+
+#: Weights of the compact default, pretrained here (see docs/model-card.md).
+COMPACT_WEIGHTS = (
+    Path(__file__).resolve().parent.parent / "weights" / "attention-net-compact.safetensors"
 )
 
 
@@ -28,5 +34,6 @@ def tttkit_register_backbones(register: Callable[..., None]) -> None:
     register(
         "attention-net-compact",
         attention_net_compact,
-        description="compact CPU variant of the attention network (width parameter)",
+        description="compact CPU variant (width 32, 128²): the default, with shipped weights",
+        weights=COMPACT_WEIGHTS,
     )

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tttkit.components import MaskSamplingError
+from tttkit.engine import dilate
 from tttkit_strategies.finetune_masks import (
     AugmentedUserMasks,
     FreeFormMasks,
@@ -89,3 +92,36 @@ def test_shift_without_wrap() -> None:
     shifted = shift_without_wrap(x, 1, -2)
     assert torch.equal(shifted[0, 0, 1:, :2], x[0, 0, :3, 2:])
     assert shifted[0, 0, 0].sum() == 0 and shifted[0, 0, :, 2:].sum() == 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    box=st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(4, 24), st.integers(4, 24)),
+    margin=st.integers(0, 4),
+    bounds=st.sampled_from([(0.15, 0.25), (0.23, 0.30), (0.05, 0.10)]),
+)
+def test_free_form_property(
+    seed: int, box: tuple[int, int, int, int], margin: int, bounds: tuple[float, float]
+) -> None:
+    """Any user hole, any seed: masks avoid dilate(U) and cover a fraction within [α, β]."""
+    top, left, height, width = box
+    user = torch.zeros(2, 1, 64, 64)
+    user[..., top : top + height, left : left + width] = 1
+    forbidden = dilate(user, margin)
+    alpha, beta = bounds
+    masks = FreeFormMasks(alpha=alpha, beta=beta)(
+        user, forbidden, torch.Generator().manual_seed(seed)
+    )
+    assert not torch.any((masks > 0) & (forbidden > 0))
+    coverage = masks.mean(dim=(1, 2, 3))
+    assert torch.all((coverage >= alpha) & (coverage <= beta))
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 16))
+def test_full_image_property(seed: int, batch: int) -> None:
+    """Any batch up to the tile count: the batch's masks partition the image."""
+    forbidden = torch.zeros(batch, 1, 32, 32)
+    masks = FullImageMasks(grid=4)(forbidden, forbidden, torch.Generator().manual_seed(seed))
+    assert torch.equal(masks.sum(dim=0), torch.ones(1, 32, 32))

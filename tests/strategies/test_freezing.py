@@ -47,3 +47,21 @@ def test_pattern_matching_nothing_names_the_groups() -> None:
 
 def test_generator_only_on_a_backbone_without_discriminator() -> None:
     assert GeneratorOnly()({"generator.all": nn.Linear(1, 1)}) == set()
+
+
+@pytest.mark.parametrize(
+    ("policy", "trainable"),
+    [("freeze-early", 7_574_817), ("freeze-partial", 11_775_009), ("none", 17_849_825)],
+)
+def test_registered_policies_on_the_reference_backbone(policy: str, trainable: int) -> None:
+    """The thesis's trainable-parameter counts (§4.5.3, §4.6.1), through the registry."""
+    import torch
+
+    import tttkit
+
+    with torch.device("meta"):
+        net = tttkit.backbones().get("attention-net")()
+    groups = net.layer_groups()
+    for name in tttkit.freezing_policies().get(policy)()(groups):
+        groups[name].requires_grad_(False)
+    assert sum(p.numel() for p in net.parameters() if p.requires_grad) == trainable

@@ -204,6 +204,7 @@ def pretrain(
     *,
     perceptual: nn.Module | None,
     resume: Path | None = None,
+    init: Path | None = None,
     device: torch.device | str = "cpu",
     on_step: Callable[[int, dict[str, float]], None] | None = None,
     on_validate: Callable[[int, dict[str, float]], None] | None = None,
@@ -217,7 +218,8 @@ def pretrain(
         val_paths: held-out photos for validation metrics (may be empty).
         out: checkpoint path (``.safetensors``); its state file sits beside it.
         perceptual: feature network for the perceptual loss (``None`` if its weight is 0).
-        resume: a checkpoint of this run to continue from.
+        resume: a checkpoint of this run to continue from (weights, optimizers, RNG, step).
+        init: weights to start from instead of a random initialisation (fresh optimizers).
         device: where to train.
         on_step: called with (step, losses) after every step (rank 0 only).
         on_validate: called with (step, metrics) after every validation (rank 0 only).
@@ -234,6 +236,10 @@ def pretrain(
     opt_d = torch.optim.Adam(d_params, lr=config.lr, betas=config.betas) if d_params else None
     generator = torch.Generator().manual_seed(config.seed * 1000 + rank)
     start = 0
+    if init is not None:
+        if resume is not None:
+            raise InputError("--init and --resume exclude each other: resume continues a run")
+        load_weights(net, init, config.backbone)
     if resume is not None:
         start = _resume(resume, net, opt_g, opt_d, generator, config, rank)
     sampler = CropSampler(train_paths, config.size)

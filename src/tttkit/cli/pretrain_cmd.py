@@ -55,6 +55,9 @@ def pretrain_command(
     resume: Annotated[
         Path | None, typer.Option("--resume", help="Continue this checkpoint.")
     ] = None,
+    init: Annotated[
+        Path | None, typer.Option("--init", help="Start from these weights (fresh optimizers).")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of sampling and init.")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 250,
@@ -120,7 +123,7 @@ def pretrain_command(
         task = progress.add_task("pretrain", total=steps, status="")
         pretrain(
             get_host().registry("backbones").get(backbone), settings, train_paths, val_paths, out,
-            perceptual=features, resume=resume, device=resolved, on_step=on_step,
+            perceptual=features, resume=resume, init=init, device=resolved, on_step=on_step,
             on_validate=on_validate,
         )  # fmt: skip
     if dist.is_initialized():

@@ -17,7 +17,6 @@ All randomness comes from the ``torch.Generator`` passed in, so a seed reproduce
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -26,7 +25,7 @@ from torch import Tensor
 
 from tttkit.components import Augmentation, View
 from tttkit.config import AugmentSpec, AugmentStep, Component
-from tttkit.registry import close_matches
+from tttkit.registry import unknown_parameter
 
 __all__ = ["EMPTY_FILLS", "AugmentPipeline", "AugmentedBatch"]
 
@@ -74,27 +73,9 @@ def _instantiate(
     name = component.name
     factory = resolve(name)
     params = dict(component.params)
-    try:
-        signature: inspect.Signature | None = inspect.signature(factory)
-    except (TypeError, ValueError):  # some builtins have no signature: let the call decide
-        signature = None
-    if signature is not None:
-        kinds = {p.kind for p in signature.parameters.values()}
-        if inspect.Parameter.VAR_KEYWORD not in kinds:
-            known = [
-                p.name
-                for p in signature.parameters.values()
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-            ]
-            for key in params:
-                if key not in known:
-                    message = f"augmentation {name!r} has no parameter {key!r}"
-                    suggestions = close_matches(key, known)
-                    if suggestions:
-                        message += " — did you mean " + " or ".join(map(repr, suggestions)) + "?"
-                    else:
-                        message += f" (parameters: {', '.join(known) or 'none'})"
-                    raise ValueError(message)
+    problem = unknown_parameter(factory, params, f"augmentation {name!r}")
+    if problem:
+        raise ValueError(problem)
     try:
         augmentation = factory(**params)
     except (TypeError, ValueError) as exc:

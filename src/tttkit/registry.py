@@ -75,6 +75,31 @@ def factory_parameters(factory: Callable[..., Any]) -> dict[str, Any]:
     }
 
 
+def unknown_parameter(
+    factory: Callable[..., Any], params: Mapping[str, Any], what: str
+) -> str | None:
+    """A message naming the first of ``params`` that ``factory`` does not take, else ``None``.
+
+    Factories with ``**kwargs`` take anything. ``what`` names the component ("filler 'black'").
+    """
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # some builtins have no signature: let the call decide
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
+        return None
+    accepted = list(factory_parameters(factory))
+    for key in params:
+        if key not in accepted:
+            suggestions = close_matches(key, accepted)
+            if suggestions:
+                hint = " — did you mean " + " or ".join(map(repr, suggestions)) + "?"
+            else:
+                hint = f" (parameters: {', '.join(accepted) or 'none'})"
+            return f"{what} has no parameter {key!r}{hint}"
+    return None
+
+
 def close_matches(name: str, candidates: list[str], n: int = 3) -> list[str]:
     """Registered names closest to ``name``, best first."""
     return difflib.get_close_matches(name, candidates, n=n, cutoff=0.6)

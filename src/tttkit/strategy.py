@@ -15,7 +15,7 @@ from tttkit.config import (
     parse_assignment,
 )
 from tttkit.plugins import PluginHost, get_host
-from tttkit.registry import close_matches, factory_parameters
+from tttkit.registry import close_matches, factory_parameters, unknown_parameter
 
 #: Which registry each component field of a spec draws from.
 COMPONENT_KINDS: dict[str, str] = {
@@ -137,16 +137,11 @@ def _check_component(component: Component, where: str, kind: str, host: PluginHo
             (" — did you mean " + " or ".join(map(repr, suggestions)) + "?") if suggestions else ""
         )
         raise SpecError(f"{where}: unknown {registry.kind} {component.name!r}{hint}")
-    accepted = factory_parameters(registry.get(component.name))
-    for param in component.params:
-        if param not in accepted:
-            suggestions = close_matches(param, list(accepted))
-            hint = f" — did you mean {suggestions[0]!r}?" if suggestions else ""
-            options = f" (parameters: {', '.join(accepted) or 'none'})" if not hint else ""
-            raise SpecError(
-                f"{where}: {registry.kind} {component.name!r} has no parameter {param!r}"
-                f"{hint}{options}"
-            )
+    problem = unknown_parameter(
+        registry.get(component.name), component.params, f"{registry.kind} {component.name!r}"
+    )
+    if problem:
+        raise SpecError(f"{where}: {problem}")
 
 
 def resolved_params(

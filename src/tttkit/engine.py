@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tttkit.augment import AugmentPipeline
@@ -26,6 +25,7 @@ from tttkit.backbone import Backbone
 from tttkit.components import FillContext
 from tttkit.config import StrategySpec
 from tttkit.events import RunInfo, StepRecord
+from tttkit.imageops import dilate
 from tttkit.io import InputError
 from tttkit.losses import discriminator_loss, generator_losses
 from tttkit.metrics import image_metrics
@@ -87,13 +87,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available (use --device auto or cpu)")
     return device
-
-
-def dilate(mask: Tensor, radius: int) -> Tensor:
-    """Binary dilation of ``(B, 1, H, W)`` masks by a square of side ``2·radius + 1``."""
-    if radius <= 0:
-        return mask
-    return F.max_pool2d(mask, kernel_size=2 * radius + 1, stride=1, padding=radius)
 
 
 def as_batch(image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,4 +1,5 @@
-"""Image operators shared by backbones and losses: Sobel gradients, grayscale, Canny edges.
+"""Image operators shared by backbones, losses and strategies: Sobel gradients, grayscale,
+Canny edges, and binary-mask morphology and translation.
 
 They follow Yang et al.'s structure-inpainting code (TensorFlow ``tf.image.sobel_edges`` and
 skimage's Canny), built on kornia so they run batched on any device.
@@ -65,3 +66,28 @@ def canny_edges(image: Tensor, sigma: float = DEFAULT_EDGE_SIGMA) -> Tensor:
         sigma=(sigma, sigma),
     )
     return edges.to(image.dtype)
+
+
+def dilate(mask: Tensor, radius: int) -> Tensor:
+    """Binary dilation of ``(B, 1, H, W)`` masks by a square of side ``2·radius + 1``.
+
+    A max-pool is exactly a square dilation of a binary mask, and far faster than a general
+    morphology kernel.
+    """
+    if radius <= 0:
+        return mask
+    return torch.nn.functional.max_pool2d(
+        mask, kernel_size=2 * radius + 1, stride=1, padding=radius
+    )
+
+
+def shift_without_wrap(x: Tensor, dy: int, dx: int) -> Tensor:
+    """Translate ``x`` by ``(dy, dx)`` pixels, filling vacated pixels with zeros."""
+    height, width = x.shape[-2:]
+    out = torch.zeros_like(x)
+    src_y = slice(max(0, -dy), min(height, height - dy))
+    dst_y = slice(max(0, dy), min(height, height + dy))
+    src_x = slice(max(0, -dx), min(width, width - dx))
+    dst_x = slice(max(0, dx), min(width, width + dx))
+    out[..., dst_y, dst_x] = x[..., src_y, src_x]
+    return out

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tttkit.components import MaskSamplingError
+from tttkit.imageops import shift_without_wrap
 from tttkit.plugins import hookimpl
 
 
@@ -178,22 +179,6 @@ class AugmentedUserMasks:
             if coverage > best_coverage:
                 best, best_coverage = mask, coverage
         return best
-
-
-def shift_without_wrap(x: Tensor, dy: int, dx: int) -> Tensor:
-    """Translate ``x`` by ``(dy, dx)`` pixels, filling vacated pixels with zeros."""
-    height, width = x.shape[-2:]
-    out = torch.zeros_like(x)
-    src_y, dst_y = (
-        slice(max(0, -dy), min(height, height - dy)),
-        slice(max(0, dy), min(height, height + dy)),
-    )
-    src_x, dst_x = (
-        slice(max(0, -dx), min(width, width - dx)),
-        slice(max(0, dx), min(width, width + dx)),
-    )
-    out[..., dst_y, dst_x] = x[..., src_y, src_x]
-    return out
 
 
 class FullImageMasks:

@@ -5,7 +5,8 @@ import torch
 
 import tttkit
 from tests.helpers import photo_and_mask, tiny_backbone
-from tttkit.engine import dilate, finetune
+from tttkit.engine import finetune
+from tttkit.imageops import dilate
 from tttkit.io import InputError
 from tttkit.strategy import get_strategy, override
 

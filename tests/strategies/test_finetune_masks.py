@@ -6,12 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tttkit.components import MaskSamplingError
-from tttkit.engine import dilate
+from tttkit.imageops import dilate, shift_without_wrap
 from tttkit_strategies.finetune_masks import (
     AugmentedUserMasks,
     FreeFormMasks,
     FullImageMasks,
-    shift_without_wrap,
 )
 
 

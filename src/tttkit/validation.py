@@ -1,0 +1,82 @@
+"""Self-validation: a held-out piece of the user's own image that tells whether TTT helps.
+
+Without ground truth no one knows whether finetuning improved the fill of the user's holes U
+(thesis §4.7.2: for some images it does not). A validation region V is carved from the known
+context, shaped like U (U moved, flipped or turned) and kept away from it. During the run V is
+treated exactly like U — placeholder content, never a training target, never a finetuning mask —
+so its true pixels stay unseen; at every evaluation step the network fills U ∪ V and its error
+on V scores that step. The step-0 score is the raw network's.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from tttkit.components import MaskSamplingError
+from tttkit.imageops import dilate, shift_without_wrap
+
+#: Selection rules: the best-scoring evaluation step, the last step, or the raw network.
+SELECTIONS = ("best", "last", "raw")
+
+
+def validation_region(
+    user_mask: Tensor,
+    generator: torch.Generator,
+    *,
+    margin: int,
+    max_fraction: float = 0.1,
+    tries: int = 64,
+) -> Tensor:
+    """Draw V for a user mask ``(1, 1, H, W)``: a moved copy of U in the known region.
+
+    The copy is flipped/turned at random and translated so that it does not come within
+    ``2·margin`` pixels of U; if U is larger than ``max_fraction`` of the image, the copy is cut
+    to a window of about that area around its centre, so V never eats most of the context.
+
+    Raises:
+        MaskSamplingError: no placement keeps V away from U (the known region is too small).
+    """
+    height, width = user_mask.shape[-2:]
+    keep_out = dilate(user_mask, 2 * max(margin, 1))
+    shape = _shrink(user_mask, max_fraction)
+    best, best_area = None, 0.0
+    for _ in range(tries):
+        candidate = shape
+        flips = torch.rand(2, generator=generator)
+        if flips[0] < 0.5:
+            candidate = candidate.flip(-1)
+        if flips[1] < 0.5:
+            candidate = candidate.flip(-2)
+        dy = int(torch.randint(-height + 1, height, (1,), generator=generator))
+        dx = int(torch.randint(-width + 1, width, (1,), generator=generator))
+        candidate = shift_without_wrap(candidate, dy, dx) * (1 - keep_out)
+        area = float(candidate.sum())
+        if area >= 0.5 * float(shape.sum()):
+            return candidate
+        if area > best_area:
+            best, best_area = candidate, area
+    if best is None or best_area == 0:
+        raise MaskSamplingError("no room for a validation region away from the holes")
+    return best
+
+
+def _shrink(mask: Tensor, max_fraction: float) -> Tensor:
+    """Keep at most ``max_fraction`` of the image of ``mask``: a window around its centroid."""
+    height, width = mask.shape[-2:]
+    if float(mask.mean()) <= max_fraction:
+        return mask
+    ys, xs = torch.nonzero(mask[0, 0], as_tuple=True)
+    cy, cx = int(ys.float().mean()), int(xs.float().mean())
+    scale = (max_fraction / float(mask.mean())) ** 0.5
+    half_h, half_w = max(1, int(height * scale / 2)), max(1, int(width * scale / 2))
+    window = torch.zeros_like(mask)
+    window[..., max(0, cy - half_h) : cy + half_h, max(0, cx - half_w) : cx + half_w] = 1
+    shrunk = mask * window
+    return shrunk if shrunk.sum() > 0 else window
+
+
+def validation_score(completed: Tensor, image: Tensor, region: Tensor) -> float:
+    """Mean absolute error of ``completed`` against ``image`` on ``region`` (lower is better)."""
+    area = float(region.sum()) * image.shape[1]
+    return float(((completed - image).abs() * region).sum()) / max(area, 1.0)

@@ -24,7 +24,8 @@ DEFAULT_BACKBONE = "attention-net-compact"
 DEFAULT_STRATEGY = "default"
 
 OVERRIDE_KEYS = (
-    "steps", "lr", "batch_size", "finetune_mask", "filler", "augment", "freeze", "sets"
+    "steps", "lr", "batch_size", "finetune_mask", "filler", "augment", "freeze", "select",
+    "early_stop", "sets",
 )  # fmt: skip
 
 
@@ -118,7 +119,8 @@ def adapt(
         label: name of the run for observers (default: the image file name).
         host: plugin host (default: the process-wide one).
         **overrides: ``steps``, ``lr``, ``batch_size``, ``finetune_mask``, ``filler``,
-            ``augment``, ``freeze``, ``sets`` — as the CLI flags of the same names.
+            ``augment``, ``freeze``, ``select``, ``early_stop``, ``sets`` — as the CLI flags of
+            the same names.
 
     Returns:
         a :class:`tttkit.engine.Result` with the raw and finetuned completions.

@@ -173,6 +173,12 @@ class StrategySpec:
             mask (the binary dilation of the user mask, thesis Fig. 3.2).
         backbone: the backbone this strategy is meant for, used when the caller names none
             (``None``: the default backbone).
+        select: which output to return: ``"last"`` (the thesis: after the last step),
+            ``"best"`` (the evaluation step whose fill of a held-out validation region of the
+            image scores best, step 0 included) or ``"raw"``. Anything but ``"last"`` holds
+            that region out of training, like the user's holes.
+        early_stop: stop after this many evaluations without a better validation score
+            (0: never); holds the validation region out too.
     """
 
     name: str
@@ -190,9 +196,11 @@ class StrategySpec:
     reinitialize: bool = False
     hole_margin: int = 3
     backbone: str | None = None
+    select: str = "last"
+    early_stop: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "eval_every", "hole_margin"):
+        for name in ("steps", "batch_size", "eval_every", "hole_margin", "early_stop"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise SpecError(

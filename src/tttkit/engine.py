@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from tttkit.augment import AugmentPipeline
 from tttkit.backbone import Backbone
-from tttkit.components import FillContext
+from tttkit.components import FillContext, MaskSamplingError
 from tttkit.config import StrategySpec
 from tttkit.events import RunInfo, StepRecord
 from tttkit.imageops import dilate
@@ -31,6 +31,7 @@ from tttkit.losses import discriminator_loss, generator_losses
 from tttkit.metrics import image_metrics
 from tttkit.plugins import PluginHost, get_host
 from tttkit.strategy import COMPONENT_KINDS, check_strategy
+from tttkit.validation import Selector, validation_region, validation_score
 
 #: A user mask covering more than this fraction leaves too little context to learn from.
 MAX_HOLE_FRACTION = 0.9
@@ -58,6 +59,9 @@ class Result:
         seed: the seed that makes the run reproducible.
         notices: things the user should know (e.g. an empty mask).
         network: the finetuned copy of the backbone (``None`` when nothing was trained).
+        selection: how ``finetuned`` was chosen: the rule, the chosen step, the validation
+            curve ``[[step, score], …]`` (empty when no region was held out) and the step at
+            which the run stopped early (``None`` if it ran to the end).
     """
 
     raw: Tensor
@@ -69,6 +73,7 @@ class Result:
     seed: int
     notices: list[str] = field(default_factory=list)
     network: Backbone | None = field(default=None, repr=False)
+    selection: dict[str, Any] | None = None
 
     def metrics(self, step: int | None = None) -> dict[str, float]:
         """Metrics at ``step`` (default: the last evaluation); empty without ground truth."""
@@ -221,14 +226,31 @@ def finetune(
         else []
     )
     opt_g, opt_d = _optimizer(spec, g_params), _optimizer(spec, d_params)
-    forbidden = dilate(user_mask, spec.hole_margin)
+    # Self-validation (thesis §4.7.2's "choose raw or finetuned", decided from the image itself):
+    # a region V shaped like the holes is held out like them and scored at every evaluation.
+    region, hidden, rule, notices = None, user_mask, spec.select, []
+    if spec.select != "last" or spec.early_stop > 0:
+        region_generator = torch.Generator().manual_seed(seed + 1)
+        try:
+            region = validation_region(user_mask, region_generator, margin=spec.hole_margin)
+            hidden = torch.maximum(user_mask, region)
+        except MaskSamplingError:
+            rule = "last"
+            notices.append("no room for a validation region away from the holes: returning the "
+                           "last step's output unvalidated")  # fmt: skip
+    forbidden = dilate(hidden, spec.hole_margin)
+    selector = Selector(rule, spec.early_stop if region is not None else 0)
 
-    def fill_holes() -> Tensor:
+    def fill_holes(holes: Tensor = user_mask) -> Tensor:
         net.eval()
         with torch.no_grad():
-            out = net.generate(image, user_mask).image
+            out = net.generate(image, holes).image
         net.train()
-        return out * user_mask + image * (1 - user_mask)
+        return out * holes + image * (1 - holes)
+
+    def observe(step: int, completed: Tensor) -> None:
+        score = None if region is None else validation_score(fill_holes(hidden), image, region)
+        selector.observe(step, completed, score)
 
     def evaluate(step: int, completed: Tensor) -> Evaluation:
         metrics = image_metrics(completed, target, user_mask) if target is not None else {}
@@ -242,6 +264,8 @@ def finetune(
     )
     raw = fill_holes()
     evaluations = [evaluate(0, raw)]
+    observe(0, raw)
+    stopped_at: int | None = None
     history: list[StepRecord] = []
     setup_seconds = time.perf_counter() - started
     host.hook.tttkit_run_start(run=run)
@@ -254,7 +278,7 @@ def finetune(
             lr = spec.optim.lr_at(step - 1)
             _set_lr([opt_g, opt_d], lr)
             losses = _train_step(
-                net, image, user_mask, forbidden, spec, parts, generator, perceptual,
+                net, image, hidden, forbidden, spec, parts, generator, perceptual,
                 predict, opt_g, opt_d, adversarial,
             )  # fmt: skip
             metrics = None
@@ -262,14 +286,18 @@ def finetune(
                 completed = fill_holes()
                 evaluation = evaluate(step, completed)
                 evaluations.append(evaluation)
+                observe(step, completed)
                 metrics = evaluation.metrics
             record = StepRecord(step, losses, lr, time.perf_counter() - step_started, metrics)
             history.append(record)
             host.hook.tttkit_step_end(run=run, record=record)
+            if metrics is not None and selector.should_stop() and step < spec.steps:
+                stopped_at = step
+                break
         finetune_seconds = time.perf_counter() - started - setup_seconds
         result = Result(
             raw=raw[0].detach().cpu(),
-            finetuned=completed[0].detach().cpu(),
+            finetuned=selector.chosen()[1][0].detach().cpu(),
             history=history,
             evaluations=evaluations,
             seconds={
@@ -280,6 +308,8 @@ def finetune(
             strategy=spec,
             seed=seed,
             network=net.eval(),
+            selection=selector.report(stopped_at),
+            notices=notices,
         )
         return result
     finally:

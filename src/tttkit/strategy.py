@@ -16,6 +16,7 @@ from tttkit.config import (
 )
 from tttkit.plugins import PluginHost, get_host
 from tttkit.registry import close_matches, factory_parameters, unknown_parameter
+from tttkit.validation import SELECTIONS
 
 #: Which registry each component field of a spec draws from.
 COMPONENT_KINDS: dict[str, str] = {
@@ -68,6 +69,8 @@ def override(
     filler: str | None = None,
     augment: str | None = None,
     freeze: str | None = None,
+    select: str | None = None,
+    early_stop: int | None = None,
     sets: Iterable[str] = (),
     host: PluginHost | None = None,
 ) -> StrategySpec:
@@ -84,6 +87,10 @@ def override(
         changes["optim.lr"] = lr
     if batch_size is not None:
         changes["batch_size"] = batch_size
+    if select is not None:
+        changes["select"] = select
+    if early_stop is not None:
+        changes["early_stop"] = early_stop
     components = (("finetune_mask", finetune_mask), ("filler", filler), ("freeze", freeze))
     for field_name, value in components:
         if value is not None:
@@ -123,6 +130,8 @@ def check_strategy(spec: StrategySpec, host: PluginHost | None = None) -> None:
         suggestions = close_matches(spec.backbone, host.registry("backbones").names())
         hint = f" — did you mean {suggestions[0]!r}?" if suggestions else ""
         raise SpecError(f"backbone: unknown backbone {spec.backbone!r}{hint}")
+    if spec.select not in SELECTIONS:
+        raise SpecError(f"select must be one of {', '.join(SELECTIONS)}, got {spec.select!r}")
     if spec.optim.name not in ("adam", "sgd"):
         raise SpecError(f"optim.name must be 'adam' or 'sgd', got {spec.optim.name!r}")
     if spec.optim.lr < 0:

@@ -69,14 +69,66 @@ def _shrink(mask: Tensor, max_fraction: float) -> Tensor:
     ys, xs = torch.nonzero(mask[0, 0], as_tuple=True)
     cy, cx = int(ys.float().mean()), int(xs.float().mean())
     scale = (max_fraction / float(mask.mean())) ** 0.5
-    half_h, half_w = max(1, int(height * scale / 2)), max(1, int(width * scale / 2))
-    window = torch.zeros_like(mask)
-    window[..., max(0, cy - half_h) : cy + half_h, max(0, cx - half_w) : cx + half_w] = 1
-    shrunk = mask * window
-    return shrunk if shrunk.sum() > 0 else window
+    while True:  # the mask may fill its window more densely than on average: shrink until small
+        half_h, half_w = max(1, int(height * scale / 2)), max(1, int(width * scale / 2))
+        window = torch.zeros_like(mask)
+        window[..., max(0, cy - half_h) : cy + half_h, max(0, cx - half_w) : cx + half_w] = 1
+        shrunk = mask * window
+        if float(shrunk.mean()) <= max_fraction or half_h == half_w == 1:
+            return shrunk if shrunk.sum() > 0 else window
+        scale *= 0.8
 
 
 def validation_score(completed: Tensor, image: Tensor, region: Tensor) -> float:
     """Mean absolute error of ``completed`` against ``image`` on ``region`` (lower is better)."""
     area = float(region.sum()) * image.shape[1]
     return float(((completed - image).abs() * region).sum()) / max(area, 1.0)
+
+
+class Selector:
+    """Keeps the output to return, by rule, while a run reports its evaluations.
+
+    Args:
+        rule: ``"best"`` (lowest validation score, step 0 included), ``"last"`` or ``"raw"``.
+        patience: stop after this many evaluations without a better score (0: never).
+    """
+
+    def __init__(self, rule: str, patience: int = 0) -> None:
+        if rule not in SELECTIONS:
+            raise ValueError(f"select must be one of {', '.join(SELECTIONS)}, got {rule!r}")
+        self.rule, self.patience = rule, patience
+        self.scores: list[tuple[int, float]] = []
+        self.outputs: dict[str, tuple[int, Tensor]] = {}
+        self._best_score = float("inf")
+        self._since_best = 0
+
+    def observe(self, step: int, completed: Tensor, score: float | None) -> None:
+        """Record the completed image of an evaluation step and its validation score."""
+        if step == 0:
+            self.outputs["raw"] = (0, completed)
+        self.outputs["last"] = (step, completed)
+        if score is None:
+            return
+        self.scores.append((step, score))
+        if score < self._best_score:
+            self._best_score, self._since_best = score, 0
+            self.outputs["best"] = (step, completed)
+        else:
+            self._since_best += 1
+
+    def should_stop(self) -> bool:
+        """Whether the validation score has stopped improving for ``patience`` evaluations."""
+        return self.patience > 0 and self._since_best >= self.patience
+
+    def chosen(self) -> tuple[int, Tensor]:
+        """``(step, completed image)`` the rule picks."""
+        return self.outputs.get(self.rule, self.outputs["last"])
+
+    def report(self, stopped_at: int | None) -> dict[str, object]:
+        """JSON-friendly account of the decision."""
+        return {
+            "rule": self.rule,
+            "chosen_step": self.chosen()[0],
+            "validation": [[step, score] for step, score in self.scores],
+            "stopped_early_at": stopped_at,
+        }

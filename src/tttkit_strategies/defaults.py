@@ -6,7 +6,8 @@ needed (VGG alone costs more than the compact network per step); and a learning 
 since the thesis's 2e-6 was tied to its own pretraining rate of 1e-6 while the compact backbone
 is pretrained here with Adam at 2e-4, and fewer steps must move further. The step count and
 learning rate are provisional until the performance study measures them against quality on
-held-out photos.
+held-out photos. It returns the best output as scored on a held-out part of the photo itself
+(``select="best"``), which may be the raw network's.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ DEFAULT = OPTIMAL.derive(
         "losses.perceptual": 0.0,
         "optim.lr": 1e-5,
         "backbone": "attention-net-compact",
+        "select": "best",
     },
 )
 

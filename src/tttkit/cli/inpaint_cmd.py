@@ -59,6 +59,17 @@ def inpaint_command(
             help="VGG features file for the perceptual loss (or TTTKIT_PERCEPTUAL_WEIGHTS).",
         ),
     ] = None,
+    select: Annotated[
+        str,
+        typer.Option(
+            "--select",
+            help="Output to return: best (scored on a held-out part of the image), last, raw.",
+        ),
+    ] = "best",
+    early_stop: Annotated[
+        int | None,
+        typer.Option("--early-stop", min=0, help="Stop after N evaluations without improvement."),
+    ] = None,
     resize_mask: Annotated[
         bool, typer.Option("--resize-mask", help="Resize a mask of another size to the image.")
     ] = False,
@@ -92,7 +103,7 @@ def inpaint_command(
         seed=seed, device=device, perceptual_weights=perceptual_weights, show_progress=not as_json,
         label=image.name, steps=steps, lr=lr, batch_size=batch_size, finetune_mask=finetune_mask,
         filler=filler,
-        augment=augment, freeze=freeze, sets=sets or (),
+        augment=augment, freeze=freeze, select=select, early_stop=early_stop, sets=sets or (),
     )  # fmt: skip
     for notice in result.notices:
         stderr.print(f"[yellow]notice:[/] {notice}")
@@ -109,6 +120,7 @@ def inpaint_command(
         "metrics": {"raw": result.metrics(0), "finetuned": result.metrics()}
         if truth is not None
         else None,
+        "selection": result.selection,
         "notices": result.notices,
     }
     if as_json:

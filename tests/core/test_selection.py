@@ -1,0 +1,97 @@
+"""Self-validation: the returned output is never worse than raw on the held-out region."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from tests.helpers import photo_and_mask
+from tttkit.backbone import Backbone, Conventions, GeneratorOutput
+from tttkit.components import MaskSamplingError
+from tttkit.engine import finetune
+from tttkit.imageops import dilate
+from tttkit.strategy import get_strategy, override
+from tttkit.validation import Selector, validation_region
+
+
+class Oracle(Backbone):
+    """Fills every hole perfectly at step 0: its output is the true image plus a learnable
+    colour offset that starts at 0. Training on translated views pulls the offset away from 0,
+    so training can only hurt."""
+
+    def __init__(self, truth: torch.Tensor) -> None:
+        super().__init__(Conventions(value_range=(0.0, 1.0), working_size=64), {})
+        self.generator = nn.Module()
+        self.generator.offset = nn.Parameter(torch.zeros(1, 3, 1, 1))
+        self.register_buffer("truth", truth[None])
+
+    def native_generate(self, image: torch.Tensor, mask: torch.Tensor) -> GeneratorOutput:
+        return GeneratorOutput(image=(self.truth + self.generator.offset).expand_as(image))
+
+    def layer_groups(self) -> dict[str, nn.Module]:
+        return {"generator.offset": self.generator}
+
+
+def destructive(select: str, early_stop: int = 0):
+    """Translated views and a large learning rate: every step moves the oracle off the truth."""
+    return override(
+        get_strategy("baseline"), steps=4, select=select, early_stop=early_stop,
+        augment="translate:1", sets=["losses.perceptual=0", "optim.lr=0.05", "eval_every=2"],
+    )  # fmt: skip
+
+
+def test_best_picks_step_zero_when_training_only_hurts() -> None:
+    image, mask = photo_and_mask()
+    best = finetune(Oracle(image), image, mask, destructive("best"), ground_truth=image)
+    last = finetune(Oracle(image), image, mask, destructive("last"), ground_truth=image)
+    assert best.selection["chosen_step"] == 0
+    assert torch.equal(best.finetuned, best.raw)
+    scores = [score for _, score in best.selection["validation"]]
+    assert [step for step, _ in best.selection["validation"]] == [0, 2, 4]
+    assert min(scores[1:]) > scores[0]  # training made the held-out region worse
+    assert last.selection["chosen_step"] == 4 and last.selection["validation"] == []
+    assert last.metrics()["l1_hole"] > best.metrics(0)["l1_hole"]  # and the true holes too
+
+
+def test_early_stop_ends_the_run() -> None:
+    image, mask = photo_and_mask()
+    result = finetune(Oracle(image), image, mask, destructive("best", early_stop=1))
+    assert result.selection["stopped_early_at"] == 2
+    assert [r.step for r in result.history] == [1, 2]
+
+
+def test_raw_rule_returns_the_raw_output() -> None:
+    image, mask = photo_and_mask()
+    result = finetune(Oracle(image), image, mask, destructive("raw"))
+    assert torch.equal(result.finetuned, result.raw) and result.selection["chosen_step"] == 0
+
+
+def test_validation_region_is_shaped_like_the_holes_and_away_from_them() -> None:
+    user = torch.zeros(1, 1, 64, 64)
+    user[..., 10:20, 5:30] = 1
+    for seed in range(10):
+        region = validation_region(user, torch.Generator().manual_seed(seed), margin=3)
+        assert not torch.any((region > 0) & (dilate(user, 6) > 0))
+        assert 0.5 * user.sum() <= region.sum() <= user.sum()
+
+
+def test_large_holes_give_a_bounded_region_and_impossible_cases_say_so() -> None:
+    user = torch.zeros(1, 1, 64, 64)
+    user[..., :, :30] = 1  # 47% of the image
+    region = validation_region(user, torch.Generator().manual_seed(0), margin=2)
+    assert 0 < region.mean() <= 0.1
+    with pytest.raises(MaskSamplingError, match="no room"):
+        validation_region(torch.ones(1, 1, 16, 16), torch.Generator().manual_seed(0), margin=2)
+
+
+def test_selector_rules() -> None:
+    outputs = {step: torch.full((1,), float(step)) for step in (0, 5, 10)}
+    selector = Selector("best", patience=2)
+    for step, score in ((0, 0.5), (5, 0.3), (10, 0.4)):
+        selector.observe(step, outputs[step], score)
+    assert selector.chosen()[0] == 5 and not selector.should_stop()
+    selector.observe(15, torch.zeros(1), 0.6)
+    assert selector.should_stop()
+    with pytest.raises(ValueError, match="select must be one of"):
+        Selector("median")

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tttkit.backbone import Backbone
 from tttkit.checkpoint import load_backbone, load_weights, read_metadata
 from tttkit.config import StrategySpec
-from tttkit.engine import Result, finetune, resolve_device
+from tttkit.engine import Evaluation, Result, finetune, resolve_device
 from tttkit.io import InputError, read_image, read_mask
+from tttkit.metrics import image_metrics
 from tttkit.plugins import PluginHost, get_host
+from tttkit.regions import Window, paste, plan_windows, to_network
 from tttkit.strategy import get_strategy, override
 
 #: The backbone used when neither the caller nor the strategy names one.
@@ -99,6 +101,7 @@ def adapt(
     perceptual_weights: str | Path | None = None,
     show_progress: bool = False,
     label: str | None = None,
+    region: str = "crop",
     host: PluginHost | None = None,
     **overrides: Any,
 ) -> Result:
@@ -117,6 +120,8 @@ def adapt(
             :func:`tttkit.perceptual.load_feature_network` for the search order).
         show_progress: draw the progress bar.
         label: name of the run for observers (default: the image file name).
+        region: ``"crop"``, ``"resize"`` or ``"full"``: how a photo larger than the backbone's
+            working size is handled (:mod:`tttkit.regions`).
         host: plugin host (default: the process-wide one).
         **overrides: ``steps``, ``lr``, ``batch_size``, ``finetune_mask``, ``filler``,
             ``augment``, ``freeze``, ``select``, ``early_stop``, ``sets`` — as the CLI flags of
@@ -137,43 +142,70 @@ def adapt(
     spec = resolve_strategy(strategy, overrides, host)
     _, net = resolve_backbone(backbone, weights, spec, host)
     resolved = resolve_device(device)
-    height, width = image.shape[-2:]
-    scale = net.conventions.working_size / min(height, width)
-    if scale < 1.0:  # larger than the network's working size: run small, paste the fill back
-        size = (max(1, round(height * scale)), max(1, round(width * scale)))
-        mask = mask.reshape(1, height, width).float()
-        small_mask = (F.interpolate(mask[None], size=size, mode="area")[0] > 0).float()
-        small = [
-            None if t is None else F.interpolate(t[None], size=size, mode="area")[0]
-            for t in (image, ground_truth)
-        ]
-    else:
-        small, small_mask = [image, ground_truth], mask
-    result = finetune(
-        net,
-        small[0],  # type: ignore[arg-type]
-        small_mask,
-        spec,
-        ground_truth=small[1],
-        seed=seed,
-        device=resolved,
-        perceptual=_perceptual_network(spec, perceptual_weights, resolved),
-        show_progress=show_progress,
-        label=label,
-        host=host,
-    )
-    if scale < 1.0 and result.history:
-        result.raw = paste_upscaled(result.raw, image, mask)
-        result.finetuned = paste_upscaled(result.finetuned, image, mask)
-        result.notices.append(
-            f"ran at {size[1]}×{size[0]}, the backbone's working size, and pasted the upscaled "
-            "fill into the holes (metrics are at that size)"
+    perceptual = _perceptual_network(spec, perceptual_weights, resolved)
+    windows, labels = plan_windows(mask, net.conventions.working_size, region)
+    if len(windows) == 1 and windows[0].scale == 1.0:  # the photo as it is: one plain run
+        return finetune(
+            net, image, mask, spec, ground_truth=ground_truth, seed=seed, device=resolved,
+            perceptual=perceptual, show_progress=show_progress, label=label, host=host,
+        )  # fmt: skip
+    mask = mask.reshape(1, *image.shape[-2:]).float()
+    raw, finetuned = image.clone(), image.clone()
+    parts: list[tuple[Window, Result]] = []
+    for index, window in enumerate(windows, start=1):
+        responsible = (
+            mask * torch.from_numpy(labels == window.label).to(mask) if window.label else mask
         )
-    return result
+        part = finetune(
+            net, to_network(image, window), to_network(mask, window, binary=True), spec,
+            ground_truth=None if ground_truth is None else to_network(ground_truth, window),
+            seed=seed, device=resolved, perceptual=perceptual, show_progress=show_progress,
+            label=f"{label} region {index}/{len(windows)}", host=host,
+        )  # fmt: skip
+        paste(raw, part.raw, responsible, window)
+        paste(finetuned, part.finetuned, responsible, window)
+        parts.append((window, part))
+    return _combine(image, mask, raw, finetuned, ground_truth, spec, seed, parts)
 
 
-def paste_upscaled(small: Tensor, image: Tensor, mask: Tensor) -> Tensor:
-    """Upscale a completion (bicubic) and paste it into ``image`` at the ``mask`` holes only."""
-    up = F.interpolate(small[None], size=image.shape[-2:], mode="bicubic", align_corners=False)
-    hole = mask.reshape(1, *image.shape[-2:]).to(image.dtype)
-    return image * (1 - hole) + up[0].clamp(0, 1) * hole
+def _combine(
+    image: Tensor,
+    mask: Tensor,
+    raw: Tensor,
+    finetuned: Tensor,
+    ground_truth: Tensor | None,
+    spec: StrategySpec,
+    seed: int,
+    parts: list[tuple[Window, Result]],
+) -> Result:
+    """One result for a photo completed region by region; metrics at the photo's resolution."""
+    last_step = max((p.history[-1].step for _, p in parts if p.history), default=0)
+    evaluations = []
+    if ground_truth is not None:
+        evaluations = [
+            Evaluation(0, image_metrics(raw, ground_truth, mask)),
+            Evaluation(last_step, image_metrics(finetuned, ground_truth, mask)),
+        ]
+    single = parts[0][1] if len(parts) == 1 else None
+    notices = [n for _, p in parts for n in p.notices]
+    notices.append(
+        f"completed {len(parts)} region(s) at the backbone's working size and pasted the fills "
+        "into the holes; metrics are at the photo's resolution"
+    )
+    return Result(
+        raw=raw,
+        finetuned=finetuned,
+        history=single.history if single is not None else [],
+        evaluations=evaluations,
+        seconds={
+            k: sum(p.seconds.get(k, 0.0) for _, p in parts) for k in ("setup", "finetune", "total")
+        },
+        strategy=spec,
+        seed=seed,
+        notices=notices,
+        selection=single.selection if single is not None else None,
+        regions=[
+            {"window": asdict(window), "selection": part.selection, "seconds": part.seconds}
+            for window, part in parts
+        ],
+    )

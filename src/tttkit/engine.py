@@ -62,6 +62,8 @@ class Result:
         selection: how ``finetuned`` was chosen: the rule, the chosen step, the validation
             curve ``[[step, score], …]`` (empty when no region was held out) and the step at
             which the run stopped early (``None`` if it ran to the end).
+        regions: for a photo completed window by window (:mod:`tttkit.regions`), each window
+            with its selection and timings; ``None`` for a single plain run.
     """
 
     raw: Tensor
@@ -74,6 +76,7 @@ class Result:
     notices: list[str] = field(default_factory=list)
     network: Backbone | None = field(default=None, repr=False)
     selection: dict[str, Any] | None = None
+    regions: list[dict[str, Any]] | None = None
 
     def metrics(self, step: int | None = None) -> dict[str, float]:
         """Metrics at ``step`` (default: the last evaluation); empty without ground truth."""

@@ -107,19 +107,6 @@ def test_dilate() -> None:
     assert dilate(mask, 2).sum() == 25 and torch.equal(dilate(mask, 0), mask)
 
 
-def test_images_larger_than_the_working_size_run_small_and_paste_back() -> None:
-    from tttkit_backbones.attention_net.backbone import attention_net_compact
-
-    image, mask = photo_and_mask(size=128)
-    torch.manual_seed(0)
-    net = attention_net_compact(width=8, residual_blocks=2, working_size=64)
-    result = tttkit.adapt(image, mask, backbone=net, steps=1, sets=["losses.perceptual=0"])
-    assert result.finetuned.shape == (3, 128, 128)
-    known = mask.expand_as(image) == 0
-    assert torch.equal(result.finetuned[known], image[known])  # bit-identical outside holes
-    assert "ran at 64×64" in result.notices[0]
-
-
 def test_bundled_weights_are_used_when_present(tmp_path, monkeypatch) -> None:
     from tttkit.api import resolve_backbone
     from tttkit.checkpoint import save_backbone

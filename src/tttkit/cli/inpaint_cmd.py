@@ -70,6 +70,13 @@ def inpaint_command(
         int | None,
         typer.Option("--early-stop", min=0, help="Stop after N evaluations without improvement."),
     ] = None,
+    region: Annotated[
+        str,
+        typer.Option(
+            "--region",
+            help="Photos larger than the working size: crop (windows around holes), resize, full.",
+        ),
+    ] = "crop",
     resize_mask: Annotated[
         bool, typer.Option("--resize-mask", help="Resize a mask of another size to the image.")
     ] = False,
@@ -101,6 +108,7 @@ def inpaint_command(
     result = adapt(
         photo, holes, backbone=backbone, weights=weights, strategy=strategy, ground_truth=truth,
         seed=seed, device=device, perceptual_weights=perceptual_weights, show_progress=not as_json,
+        region=region,
         label=image.name, steps=steps, lr=lr, batch_size=batch_size, finetune_mask=finetune_mask,
         filler=filler,
         augment=augment, freeze=freeze, select=select, early_stop=early_stop, sets=sets or (),
@@ -121,6 +129,7 @@ def inpaint_command(
         if truth is not None
         else None,
         "selection": result.selection,
+        "regions": result.regions,
         "notices": result.notices,
     }
     if as_json:

@@ -1,0 +1,128 @@
+"""Real-size photos: where to run test-time training, and how to paste the result back.
+
+A backbone works at its working size (e.g. 128² or 256²); photos are often 4000×3000 with a few
+small holes. Three modes:
+
+* ``crop`` (default): holes closer than a gap are grouped (connected components of the dilated
+  mask); each group gets a square window around it with as much context again as the group's
+  extent on every side (at least the working size), downscaled to the working size when larger.
+  TTT runs per window; only that group's hole pixels are pasted back. Memory is bounded by the
+  working size, whatever the photo's size.
+* ``resize``: one window, the whole photo downscaled so its short side is the working size.
+* ``full``: the whole photo at its own resolution (the caller asked for it: no bound on memory).
+
+In every mode pixels outside the holes are returned bit-identical to the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch.nn.functional as F
+from torch import Tensor
+
+REGION_MODES = ("crop", "resize", "full")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A rectangle of the photo to run on, and which holes it is responsible for.
+
+    Attributes:
+        top, left, height, width: the rectangle in photo pixels.
+        scale: factor from photo to network pixels (≤ 1).
+        label: connected-component label of the holes this window fills (0: all holes).
+    """
+
+    top: int
+    left: int
+    height: int
+    width: int
+    scale: float
+    label: int = 0
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """Row and column slices of the rectangle."""
+        return slice(self.top, self.top + self.height), slice(self.left, self.left + self.width)
+
+    def network_size(self) -> tuple[int, int]:
+        """Height and width the network sees."""
+        return max(1, round(self.height * self.scale)), max(1, round(self.width * self.scale))
+
+
+def hole_groups(mask: Tensor, gap: int) -> tuple[np.ndarray, int]:
+    """Label map of hole groups: holes within ``gap`` pixels of each other share a label."""
+    holes = (mask.reshape(mask.shape[-2:]) > 0.5).numpy().astype(np.uint8)
+    kernel = np.ones((2 * gap + 1, 2 * gap + 1), np.uint8) if gap > 0 else None
+    grown = cv2.dilate(holes, kernel) if kernel is not None else holes
+    count, labels = cv2.connectedComponents(grown, connectivity=8)
+    return labels * holes, count - 1
+
+
+def plan_windows(
+    mask: Tensor, working_size: int, mode: str = "crop"
+) -> tuple[list[Window], np.ndarray]:
+    """The windows to run on, and the hole-group label map they refer to.
+
+    Args:
+        mask: ``(1, H, W)`` or ``(H, W)``, 1 at the holes.
+        working_size: the backbone's working size.
+        mode: ``"crop"``, ``"resize"`` or ``"full"`` (module docstring).
+    """
+    if mode not in REGION_MODES:
+        raise ValueError(f"--region must be one of {', '.join(REGION_MODES)}, got {mode!r}")
+    height, width = mask.shape[-2:]
+    everything = np.ones((height, width), np.int64)
+    if mode == "full":
+        return [Window(0, 0, height, width, 1.0)], everything
+    if mode == "resize" or max(height, width) <= working_size:
+        scale = min(1.0, working_size / min(height, width))
+        return [Window(0, 0, height, width, scale)], everything
+    labels, count = hole_groups(mask, gap=max(1, working_size // 8))
+    windows = []
+    for label in range(1, count + 1):
+        ys, xs = np.nonzero(labels == label)
+        if len(ys) == 0:
+            continue
+        extent = int(max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1))
+        side = min(max(working_size, 3 * extent), height, width)
+        cy, cx = (ys.min() + ys.max()) // 2, (xs.min() + xs.max()) // 2
+        top = int(np.clip(cy - side // 2, 0, height - side))
+        left = int(np.clip(cx - side // 2, 0, width - side))
+        windows.append(Window(top, left, side, side, min(1.0, working_size / side), int(label)))
+    return windows, labels
+
+
+def to_network(x: Tensor, window: Window, binary: bool = False) -> Tensor:
+    """Cut ``window`` out of ``(C, H, W)`` and scale it for the network (area; masks: any hole)."""
+    rows, cols = window.slices
+    crop = x[:, rows, cols]
+    if window.scale >= 1.0:
+        return crop
+    small = F.interpolate(crop[None].float(), size=window.network_size(), mode="area")[0]
+    return (small > 0).float() if binary else small
+
+
+def paste(output: Tensor, fill: Tensor, holes: Tensor, window: Window) -> None:
+    """Write ``fill`` (network-size completion of ``window``) into ``output`` at ``holes`` only.
+
+    ``holes`` is the ``(1, H, W)`` mask of the pixels this window is responsible for; the fill is
+    upscaled bicubically when the window was downscaled.
+    """
+    rows, cols = window.slices
+    if window.scale < 1.0:
+        fill = F.interpolate(
+            fill[None], size=(window.height, window.width), mode="bicubic", align_corners=False
+        )[0].clamp(0, 1)
+    region = holes[:, rows, cols] > 0.5
+    target = output[:, rows, cols]
+    target[region.expand_as(target)] = fill[region.expand_as(fill)].to(output.dtype)
+
+
+def describe(window: Window) -> str:
+    """Short label for progress displays."""
+    h, w = window.network_size()
+    return f"{window.width}×{window.height} at ({window.left},{window.top}) → {w}×{h}"

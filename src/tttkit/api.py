@@ -47,6 +47,7 @@ def resolve_backbone(
     weights: str | Path | None,
     spec: StrategySpec,
     host: PluginHost,
+    options: dict[str, Any] | None = None,
 ) -> tuple[str, Backbone]:
     """The network to finetune, with its weights, and its registered name.
 
@@ -64,9 +65,14 @@ def resolve_backbone(
         return load_backbone(weights, name=backbone)  # type: ignore[arg-type]
     name = backbone or spec.backbone or DEFAULT_BACKBONE
     entry = host.registry("backbones").entry(name)
-    net: Backbone = entry.obj()
+    try:
+        net: Backbone = entry.obj(**(options or {}))
+    except TypeError as exc:  # a missing or unknown option
+        raise InputError(
+            f"backbone {name!r}: {exc} (set options with --backbone-option key=value)"
+        ) from exc
     bundled = entry.extra.get("weights")
-    if weights is None and bundled is not None and Path(bundled).is_file():
+    if weights is None and not options and bundled is not None and Path(bundled).is_file():
         weights = bundled
     if weights is not None:
         load_weights(net, weights, name)
@@ -102,6 +108,8 @@ def adapt(
     show_progress: bool = False,
     label: str | None = None,
     region: str = "crop",
+    backbone_options: dict[str, Any] | None = None,
+    keep_outputs: bool = False,
     host: PluginHost | None = None,
     **overrides: Any,
 ) -> Result:
@@ -122,6 +130,9 @@ def adapt(
         label: name of the run for observers (default: the image file name).
         region: ``"crop"``, ``"resize"`` or ``"full"``: how a photo larger than the backbone's
             working size is handled (:mod:`tttkit.regions`).
+        backbone_options: keyword options of a named backbone's factory (e.g. a TorchScript
+            model's ``path``, a timm encoder's name).
+        keep_outputs: keep every evaluation step's completed image (plain runs only).
         host: plugin host (default: the process-wide one).
         **overrides: ``steps``, ``lr``, ``batch_size``, ``finetune_mask``, ``filler``,
             ``augment``, ``freeze``, ``select``, ``early_stop``, ``sets`` — as the CLI flags of
@@ -140,14 +151,15 @@ def adapt(
     if isinstance(ground_truth, (str, Path)):
         ground_truth = read_image(ground_truth)
     spec = resolve_strategy(strategy, overrides, host)
-    _, net = resolve_backbone(backbone, weights, spec, host)
+    _, net = resolve_backbone(backbone, weights, spec, host, backbone_options)
     resolved = resolve_device(device)
     perceptual = _perceptual_network(spec, perceptual_weights, resolved)
     windows, labels = plan_windows(mask, net.conventions.working_size, region)
     if len(windows) == 1 and windows[0].scale == 1.0:  # the photo as it is: one plain run
         return finetune(
             net, image, mask, spec, ground_truth=ground_truth, seed=seed, device=resolved,
-            perceptual=perceptual, show_progress=show_progress, label=label, host=host,
+            perceptual=perceptual, show_progress=show_progress, label=label,
+            keep_outputs=keep_outputs, host=host,
         )  # fmt: skip
     mask = mask.reshape(1, *image.shape[-2:]).float()
     raw, finetuned = image.clone(), image.clone()

@@ -10,7 +10,7 @@ The conversion lives here, once, so the engine never guesses and plugins never r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -101,6 +101,14 @@ class Backbone(nn.Module):
         ``discriminator.conv1``); together the groups must cover every parameter exactly once.
         """
         raise NotImplementedError
+
+    def convert_state_dict(self, state: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
+        """Map a checkpoint's tensors to this network's keys (default: unchanged).
+
+        Override to load checkpoints in another project's layout without conversion (e.g. an
+        official LaMa ``best.ckpt``); the result is then loaded strictly.
+        """
+        return state
 
     # -- engine-facing ------------------------------------------------------------------------
 

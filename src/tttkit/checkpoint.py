@@ -113,13 +113,13 @@ def load_weights(backbone: Backbone, path: str | Path, name: str | None = None) 
         _check_metadata(read_metadata(path), backbone, name, path)
         state = load_file(str(path))
     elif path.suffix in (".pt", ".pth", ".ckpt", ".bin"):
-        state = _torch_state_dict(path)
+        state = read_torch_state_dict(path)
     else:
         raise CheckpointError(
             f"checkpoint {path}: unknown format {path.suffix!r} "
             "(use .safetensors, .pt, .pth or .ckpt)"
         )
-    load_state_dict_strict(backbone, state, path)
+    load_state_dict_strict(backbone, backbone.convert_state_dict(state), path)
 
 
 def load_state_dict_strict(
@@ -173,9 +173,40 @@ def _check_metadata(
         )
 
 
-def _torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
+class MetadataPlaceholder:
+    """Stands in for a class or function named in a checkpoint's non-tensor metadata.
+
+    Lightning keys ``checkpoint["callbacks"]`` by callback *class* and hyper-parameters may hold
+    config objects; ``weights_only=True`` refuses such globals. Each is replaced by an inert
+    subclass of this (nothing is imported, no code runs: construction and state are ignored),
+    so the tensors can still be read with ``weights_only=True``.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        del args, kwargs
+
+    def __setstate__(self, state: object) -> None:
+        del state
+
+
+def _placeholders(path: Path) -> list[tuple[type, str]]:
     try:
-        data: Any = torch.load(str(path), map_location="cpu", weights_only=True)
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except Exception:  # not a zip checkpoint (legacy format): let torch.load report it
+        return []
+    return [(type(name.rsplit(".", 1)[-1], (MetadataPlaceholder,), {}), name) for name in names]
+
+
+def read_torch_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a PyTorch ``.pt``/``.pth``/``.ckpt`` file, read with ``weights_only=True``.
+
+    A Lightning ``state_dict`` is unwrapped; globals in the file's metadata become inert
+    :class:`MetadataPlaceholder` subclasses; anything else that is not a tensor is an error.
+    """
+    path = Path(path)
+    try:
+        with torch.serialization.safe_globals(_placeholders(path)):
+            data: Any = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(
             f"checkpoint {path} cannot be loaded safely (weights_only=True): {exc}"

@@ -39,10 +39,18 @@ MAX_HOLE_FRACTION = 0.9
 
 @dataclass
 class Evaluation:
-    """The real holes filled at one step; metrics only when a ground truth was given."""
+    """The real holes filled at one step.
+
+    Attributes:
+        step: the finetuning step (0: the raw network).
+        metrics: quality against the ground truth, when one was given.
+        completed: ``(3, H, W)`` the completed image at that step, kept only when the run was
+            asked to (``keep_outputs``: set metrics such as FID need every step's image).
+    """
 
     step: int
     metrics: dict[str, float] = field(default_factory=dict)
+    completed: Tensor | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -174,6 +182,7 @@ def finetune(
     perceptual: nn.Module | None = None,
     show_progress: bool = False,
     label: str = "image",
+    keep_outputs: bool = False,
     host: PluginHost | None = None,
 ) -> Result:
     """Run test-time training of ``backbone`` on one image and fill its holes.
@@ -189,6 +198,7 @@ def finetune(
         perceptual: the feature network for the perceptual loss (``None`` if its weight is 0).
         show_progress: let interactive observers (the progress bar) draw.
         label: name of the run for observers.
+        keep_outputs: keep every evaluation step's completed image in ``Result.evaluations``.
         host: plugin host (default: the process-wide one).
     """
     started = time.perf_counter()
@@ -257,7 +267,8 @@ def finetune(
 
     def evaluate(step: int, completed: Tensor) -> Evaluation:
         metrics = image_metrics(completed, target, user_mask) if target is not None else {}
-        return Evaluation(step, metrics)
+        kept = completed[0].detach().cpu() if keep_outputs else None
+        return Evaluation(step, metrics, kept)
 
     def predict(view: Tensor, hole: Tensor) -> Tensor:
         return net.generate(view, hole).image

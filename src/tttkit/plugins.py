@@ -36,6 +36,9 @@ ENV_BLOCK = "TTTKIT_BLOCK_PLUGINS"
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "tttkit.progress",
     "tttkit_backbones.attention_net.plugin",
+    "tttkit_backbones.timm_unet",
+    "tttkit_backbones.torchscript",
+    "tttkit_backbones.lama",
     "tttkit_strategies.finetune_masks",
     "tttkit_strategies.fillers",
     "tttkit_strategies.augmentations",

@@ -56,7 +56,8 @@ class Entry(Generic[T]):
         return factory_parameters(self.obj) if callable(self.obj) else {}
 
 
-_REQUIRED = "<required>"
+#: What :func:`factory_parameters` reports for a parameter without a default.
+REQUIRED = "<required>"
 
 
 def factory_parameters(factory: Callable[..., Any]) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def factory_parameters(factory: Callable[..., Any]) -> dict[str, Any]:
     except (TypeError, ValueError):
         return {}
     return {
-        p.name: (_REQUIRED if p.default is inspect.Parameter.empty else p.default)
+        p.name: (REQUIRED if p.default is inspect.Parameter.empty else p.default)
         for p in signature.parameters.values()
         if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     }

@@ -33,7 +33,7 @@ def pretrain(photos: Path, out: Path, *extra: str) -> tuple[int, str]:
     args = [
         "pretrain", str(photos), "--backbone", "attention-net-compact", "--out", str(out),
         "--size", "32", "--batch-size", "2", "--holdout", "1", "--perceptual", "0",
-        "--config", "width=4", "--config", "residual_blocks=1", "--device", "cpu",
+        "--backbone-option", "width=4", "--backbone-option", "residual_blocks=1", "--device", "cpu",
         "--checkpoint-every", "2", "--validate-every", "2", *extra,
     ]  # fmt: skip
     result = CliRunner().invoke(app, args, env=ENV)
@@ -86,8 +86,9 @@ def test_two_processes_train_data_parallel(photos: Path, tmp_path: Path) -> None
         "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
         "-m", "tttkit", "pretrain", str(photos), "--backbone", "attention-net-compact",
         "--out", str(out), "--size", "32", "--batch-size", "1", "--holdout", "1",
-        "--perceptual", "0", "--config", "width=4", "--config", "residual_blocks=1",
-        "--device", "cpu", "--steps", "2", "--checkpoint-every", "2",
+        "--perceptual", "0", "--backbone-option", "width=4",
+        "--backbone-option", "residual_blocks=1", "--device", "cpu", "--steps", "2",
+        "--checkpoint-every", "2",
     ]  # fmt: skip
     env = {**os.environ, **ENV, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from tttkit.cli._common import fail
+from tttkit.cli.eval_cmd import eval_command, masks_command, report_command
 from tttkit.cli.inpaint_cmd import inpaint_command
 from tttkit.cli.list_cmd import list_command
 from tttkit.cli.plugins_cmd import plugins_command
@@ -53,6 +54,9 @@ app.command("inpaint")(inpaint_command)
 app.command("list")(list_command)
 app.command("plugins")(plugins_command)
 app.command("pretrain")(pretrain_command)
+app.command("masks")(masks_command)
+app.command("eval")(eval_command)
+app.command("report")(report_command)
 app.add_typer(strategies_app, name="strategies")
 
 

@@ -51,6 +51,22 @@ SetOption = Annotated[
     typer.Option("--set", help="Override any field: path.to.field=value (JSON value). Repeatable."),
 ]
 
+BackboneOptionsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--backbone-option",
+        help="Backbone factory option key=value (JSON value), e.g. width=32 or path=model.pt.",
+    ),
+]
+
+
+def parse_options(items: list[str] | None) -> dict[str, Any]:
+    """``["k=v", …]`` → ``{k: v}`` with JSON values (plain strings otherwise)."""
+    from tttkit.config import parse_assignment
+
+    return dict(parse_assignment(item) for item in items or [])
+
+
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
 

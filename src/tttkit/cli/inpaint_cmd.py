@@ -11,6 +11,7 @@ import typer
 from tttkit.api import DEFAULT_STRATEGY, adapt
 from tttkit.cli._common import (
     AugmentOption,
+    BackboneOptionsOption,
     BatchSizeOption,
     FillerOption,
     FreezeOption,
@@ -19,6 +20,7 @@ from tttkit.cli._common import (
     MaskOption,
     SetOption,
     StepsOption,
+    parse_options,
     print_json,
     stderr,
     stdout,
@@ -43,6 +45,7 @@ def inpaint_command(
         str, typer.Option("--strategy", "-s", help="Strategy name.")
     ] = DEFAULT_STRATEGY,
     backbone: Annotated[str | None, typer.Option("--backbone", help="Backbone name.")] = None,
+    backbone_options: BackboneOptionsOption = None,
     weights: Annotated[Path | None, typer.Option("--weights", help="Backbone checkpoint.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
@@ -108,7 +111,7 @@ def inpaint_command(
     result = adapt(
         photo, holes, backbone=backbone, weights=weights, strategy=strategy, ground_truth=truth,
         seed=seed, device=device, perceptual_weights=perceptual_weights, show_progress=not as_json,
-        region=region,
+        region=region, backbone_options=parse_options(backbone_options),
         label=image.name, steps=steps, lr=lr, batch_size=batch_size, finetune_mask=finetune_mask,
         filler=filler,
         augment=augment, freeze=freeze, select=select, early_stop=early_stop, sets=sets or (),

@@ -11,10 +11,13 @@ from rich.table import Table
 
 from tttkit.cli._common import JsonOption, fail, print_json, stdout, user_errors
 from tttkit.plugins import KINDS, get_host
-from tttkit.registry import Entry, close_matches
+from tttkit.registry import REQUIRED, Entry, close_matches
 
 
 def _backbone_details(entry: Entry[Any]) -> dict[str, Any]:
+    required = [k for k, v in entry.parameters().items() if v == REQUIRED]
+    if required:  # e.g. a TorchScript file: nothing to count until the user names one
+        return {"parameters": None, "conventions": None, "config": None, "requires": required}
     # Built on the meta device: parameter counts and conventions without allocating weights.
     with torch.device("meta"):
         net = entry.obj()

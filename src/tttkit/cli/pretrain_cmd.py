@@ -20,22 +20,21 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from tttkit.cli._common import stderr, stdout, user_errors
-from tttkit.config import SpecError, parse_assignment
+from tttkit.cli._common import BackboneOptionsOption, parse_options, stderr, stdout, user_errors
+from tttkit.config import SpecError
 from tttkit.engine import resolve_device
 from tttkit.plugins import get_host
 from tttkit.pretrain import PRETRAIN_LOSSES, PretrainConfig, list_images, pretrain, split_holdout
 
 
-def _backbone_config(name: str, sets: list[str]) -> dict[str, Any]:
-    """The backbone's full configuration with ``key=value`` options applied (checked)."""
+def _backbone_config(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The backbone's full configuration with its options applied (checked)."""
     factory = get_host().registry("backbones").get(name)
-    options = dict(parse_assignment(item) for item in sets)
     try:
         with torch.device("meta"):  # validates the options without allocating weights
             return dict(factory(**options).config)
     except (TypeError, ValueError) as exc:
-        raise SpecError(f"--config {sets}: not valid for backbone {name!r}: {exc}") from exc
+        raise SpecError(f"--backbone-option: not valid for backbone {name!r}: {exc}") from exc
 
 
 @user_errors
@@ -69,10 +68,7 @@ def pretrain_command(
         float,
         typer.Option("--perceptual", min=0.0, help="Perceptual loss weight (0: no VGG needed)."),
     ] = 0.1,
-    config: Annotated[
-        list[str] | None,
-        typer.Option("--config", help="Backbone option: key=value (repeatable), e.g. width=32."),
-    ] = None,
+    backbone_options: BackboneOptionsOption = None,
 ) -> None:
     """Pretrain a backbone on IMAGES (thesis §3.3); resumable, and data-parallel under torchrun."""
     if out.suffix != ".safetensors":
@@ -85,8 +81,9 @@ def pretrain_command(
             resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     rank = dist.get_rank() if dist.is_initialized() else 0
     train_paths, val_paths = split_holdout(list_images(images), holdout, seed)
+    backbone_config = _backbone_config(backbone, parse_options(backbone_options))
     settings = PretrainConfig(
-        backbone=backbone, backbone_config=_backbone_config(backbone, config or []), size=size,
+        backbone=backbone, backbone_config=backbone_config, size=size,
         steps=steps, batch_size=batch_size, lr=lr, checkpoint_every=checkpoint_every,
         validate_every=validate_every, seed=seed,
         losses=dataclasses.replace(PRETRAIN_LOSSES, perceptual=perceptual),

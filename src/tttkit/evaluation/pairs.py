@@ -1,0 +1,147 @@
+"""Running one (image, row) pair: a TTT strategy or a reference method on one image.
+
+A pair writes its output PNG and its features first and returns its record; the caller appends
+the record last, so a record on disk always means the pair's files are complete.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from tttkit.backbone import Backbone
+from tttkit.config import StrategySpec
+from tttkit.evaluation.fid import FeatureNetwork, module_fingerprint
+from tttkit.evaluation.inputs import Inputs
+from tttkit.evaluation.layout import RunLayout, derive_seed
+from tttkit.evaluation.references import NONE, OPENCV_METHODS, OPENCV_RADIUS, opencv_inpaint
+from tttkit.evaluation.results import Record
+from tttkit.evaluation.set_metrics import save_features
+from tttkit.io import write_image
+from tttkit.metrics import image_metrics
+from tttkit.plugins import PluginHost
+
+
+@dataclass
+class Row:
+    """A row of the results tables: a TTT strategy or a reference method.
+
+    Attributes:
+        name: strategy or reference name (also a directory name in the run).
+        kind: ``"ttt"`` or ``"reference"``.
+        spec: the strategy (for ``none``: zero steps); ``None`` for the OpenCV methods.
+        backbone: the network it finetunes (``None`` for the OpenCV methods).
+        backbone_name: the backbone's registered name.
+    """
+
+    name: str
+    kind: str
+    spec: StrategySpec | None = None
+    backbone: Backbone | None = None
+    backbone_name: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The settings of this row that a resumed run must match."""
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.spec is not None:
+            out["strategy"] = json.loads(json.dumps(self.spec.to_dict()))
+        if self.backbone is not None:
+            reinit = self.spec is not None and self.spec.reinitialize
+            out["backbone"] = {
+                "name": self.backbone_name,
+                "config": json.loads(json.dumps(self.backbone.config)),
+                # weights a zero-shot run throws away must not block resuming it
+                "weights_sha256": None if reinit else module_fingerprint(self.backbone),
+            }
+        if self.name in OPENCV_METHODS:
+            out["opencv_radius"] = OPENCV_RADIUS
+        return out
+
+
+@dataclass
+class Workspace:
+    """What every pair of a run shares.
+
+    Attributes:
+        layout: the run's files.
+        seed: the run seed (pair seeds derive from it).
+        fid: the set metric's feature network, or ``None``.
+        device: where networks run.
+        perceptual_weights: VGG file for strategies with a perceptual loss.
+        host: plugin host.
+        rank: this process (recorded, for the curious; never affects results).
+    """
+
+    layout: RunLayout
+    seed: int
+    fid: FeatureNetwork | None
+    device: torch.device
+    perceptual_weights: Path | None
+    host: PluginHost
+    rank: int = 0
+
+
+def _ttt_completions(
+    space: Workspace, row: Row, inputs: Inputs, seed: int
+) -> tuple[list[int], list[Tensor], Tensor, dict[str, Any] | None]:
+    """Evaluation steps, the completion at each, the returned output and how it was chosen."""
+    from tttkit.api import adapt
+
+    assert row.spec is not None and row.backbone is not None
+    result = adapt(
+        inputs.image, inputs.mask, backbone=row.backbone, strategy=row.spec, seed=seed,
+        device=space.device, perceptual_weights=space.perceptual_weights, label=inputs.key,
+        region="full",  # the image is already at the evaluation size: one run, no windows
+        keep_outputs=True, host=space.host,
+    )  # fmt: skip
+    completions = [e.completed for e in result.evaluations if e.completed is not None]
+    steps = [e.step for e in result.evaluations]
+    selection = result.selection
+    if selection and selection.get("rule") == "last" and selection.get("stopped_early_at") is None:
+        selection = None  # the plain thesis setting: nothing to record
+    return steps, completions, result.finetuned.cpu(), selection
+
+
+def run_pair(space: Workspace, row: Row, inputs: Inputs) -> Record:
+    """Run one row on one image, write its output and features; return its record.
+
+    The record's metrics are computed here, on the completion at each evaluation step, with
+    :func:`tttkit.metrics.image_metrics` — the engine's own metric function on the same images.
+    """
+    started = time.perf_counter()
+    layout, key = space.layout, inputs.key
+    seed = derive_seed(space.seed, key, row.name)
+    selection = None
+    if row.name in OPENCV_METHODS:
+        steps, completions = [0], [opencv_inpaint(inputs.image, inputs.mask, row.name)]
+        output = completions[0]
+    else:
+        steps, completions, output, selection = _ttt_completions(space, row, inputs, seed)
+    evaluations = [
+        {"step": step, **image_metrics(completed, inputs.image, inputs.mask)}
+        for step, completed in zip(steps, completions, strict=True)
+    ]
+    write_image(layout.output(row.name, key), output)
+    features = None
+    if space.fid is not None:
+        features = layout.features(row.name, key)
+        save_features(features, space.fid.features(torch.stack(completions)))
+    if row.name == NONE:  # once per image: what the report's grids and FID compare against
+        write_image(layout.original(key), inputs.image)
+        write_image(layout.mask(key), inputs.mask)
+        if space.fid is not None:
+            save_features(layout.real_features(key), space.fid.features(inputs.image[None]))
+    return {
+        "image": key, "strategy": row.name, "kind": row.kind, "seed": seed,
+        "image_sha256": inputs.image_sha256, "mask_sha256": inputs.mask_sha256,
+        "hole_fraction": float(inputs.mask.mean()), "evaluations": evaluations,
+        "features": layout.relative(features) if features is not None else None,
+        "output": layout.relative(layout.output(row.name, key)), "selection": selection,
+        "seconds": round(time.perf_counter() - started, 3), "rank": space.rank,
+    }  # fmt: skip

@@ -330,6 +330,16 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
     return value
 
 
+def replace_checked(obj: Any, changes: Mapping[str, Any]) -> Any:
+    """``dataclasses.replace`` for the spec dataclasses, checking field names and types.
+
+    Args:
+        obj: a spec dataclass instance (e.g. a :class:`LossSpec`).
+        changes: field → value (JSON shapes accepted).
+    """
+    return _build(type(obj), {**thaw(obj), **changes}, path="")
+
+
 def apply(spec: StrategySpec, changes: Mapping[str, Any]) -> StrategySpec:
     """Return ``spec`` with dotted-path ``changes`` applied and validated.
 

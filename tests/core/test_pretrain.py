@@ -32,7 +32,7 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pretrain(photos: Path, out: Path, *extra: str) -> tuple[int, str]:
     args = [
         "pretrain", str(photos), "--backbone", "attention-net-compact", "--out", str(out),
-        "--size", "32", "--batch-size", "2", "--holdout", "1", "--perceptual", "0",
+        "--size", "32", "--batch-size", "2", "--holdout", "1", "--loss", "perceptual=0",
         "--backbone-option", "width=4", "--backbone-option", "residual_blocks=1", "--device", "cpu",
         "--checkpoint-every", "2", "--validate-every", "2", *extra,
     ]  # fmt: skip
@@ -86,7 +86,7 @@ def test_two_processes_train_data_parallel(photos: Path, tmp_path: Path) -> None
         "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
         "-m", "tttkit", "pretrain", str(photos), "--backbone", "attention-net-compact",
         "--out", str(out), "--size", "32", "--batch-size", "1", "--holdout", "1",
-        "--perceptual", "0", "--backbone-option", "width=4",
+        "--loss", "perceptual=0", "--backbone-option", "width=4",
         "--backbone-option", "residual_blocks=1", "--device", "cpu", "--steps", "2",
         "--checkpoint-every", "2",
     ]  # fmt: skip

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -21,7 +20,7 @@ from rich.progress import (
 )
 
 from tttkit.cli._common import BackboneOptionsOption, parse_options, stderr, stdout, user_errors
-from tttkit.config import SpecError
+from tttkit.config import SpecError, replace_checked
 from tttkit.engine import resolve_device
 from tttkit.plugins import get_host
 from tttkit.pretrain import PRETRAIN_LOSSES, PretrainConfig, list_images, pretrain, split_holdout
@@ -64,10 +63,15 @@ def pretrain_command(
     perceptual_weights: Annotated[
         Path | None, typer.Option("--perceptual-weights", help="VGG features file.")
     ] = None,
-    perceptual: Annotated[
-        float,
-        typer.Option("--perceptual", min=0.0, help="Perceptual loss weight (0: no VGG needed)."),
-    ] = 0.1,
+    loss: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--loss",
+            help="Loss setting key=value (repeatable), e.g. perceptual=0 (no VGG needed) or "
+            "adversarial=0 (a reconstruction warm-up). Default: the thesis's 1, 1, 0.1, 0.4 on "
+            "foreground and background.",
+        ),
+    ] = None,
     backbone_options: BackboneOptionsOption = None,
 ) -> None:
     """Pretrain a backbone on IMAGES (thesis §3.3); resumable, and data-parallel under torchrun."""
@@ -82,11 +86,15 @@ def pretrain_command(
     rank = dist.get_rank() if dist.is_initialized() else 0
     train_paths, val_paths = split_holdout(list_images(images), holdout, seed)
     backbone_config = _backbone_config(backbone, parse_options(backbone_options))
+    try:
+        losses = replace_checked(PRETRAIN_LOSSES, parse_options(loss))
+    except SpecError as exc:
+        raise SpecError(f"--loss: {exc}") from None
     settings = PretrainConfig(
         backbone=backbone, backbone_config=backbone_config, size=size,
         steps=steps, batch_size=batch_size, lr=lr, checkpoint_every=checkpoint_every,
         validate_every=validate_every, seed=seed,
-        losses=dataclasses.replace(PRETRAIN_LOSSES, perceptual=perceptual),
+        losses=losses,
     )  # fmt: skip
     features = None
     if settings.losses.perceptual > 0:

@@ -7,7 +7,8 @@ small holes. Three modes:
   mask); each group gets a square window around it with as much context again as the group's
   extent on every side (at least the working size), downscaled to the working size when larger.
   TTT runs per window; only that group's hole pixels are pasted back. Memory is bounded by the
-  working size, whatever the photo's size.
+  working size, whatever the photo's size. A small photo (short side up to twice the working
+  size) whose holes would need several windows runs once, downscaled, as in ``resize``.
 * ``resize``: one window, the whole photo downscaled so its short side is the working size.
 * ``full``: the whole photo at its own resolution (the caller asked for it: no bound on memory).
 
@@ -24,6 +25,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 REGION_MODES = ("crop", "resize", "full")
+
+#: In crop mode, a photo whose short side is at most this many working sizes is completed in one
+#: downscaled window when its holes would need several.
+SMALL_PHOTO = 2
 
 
 @dataclass(frozen=True)
@@ -78,9 +83,9 @@ def plan_windows(
     everything = np.ones((height, width), np.int64)
     if mode == "full":
         return [Window(0, 0, height, width, 1.0)], everything
+    whole = [Window(0, 0, height, width, min(1.0, working_size / min(height, width)))]
     if mode == "resize" or max(height, width) <= working_size:
-        scale = min(1.0, working_size / min(height, width))
-        return [Window(0, 0, height, width, scale)], everything
+        return whole, everything
     labels, count = hole_groups(mask, gap=max(1, working_size // 8))
     windows = []
     for label in range(1, count + 1):
@@ -93,6 +98,9 @@ def plan_windows(
         top = int(np.clip(cy - side // 2, 0, height - side))
         left = int(np.clip(cx - side // 2, 0, width - side))
         windows.append(Window(top, left, side, side, min(1.0, working_size / side), int(label)))
+    if len(windows) > 1 and min(height, width) <= SMALL_PHOTO * working_size:
+        # Each window costs a whole TTT run; on a small photo one downscaled run loses little.
+        return whole, everything
     return windows, labels
 
 

@@ -47,6 +47,8 @@ def test_modes() -> None:
     assert len(plan_windows(mask, 64, "resize")[0]) == 1
     assert plan_windows(mask, 64, "resize")[0][0].network_size() == (64, 85)
     assert plan_windows(mask, 64, "full")[0][0].scale == 1.0
+    small = holes((120, 120), (5, 5, 6, 6), (100, 100, 6, 6))  # two groups, but a small photo
+    assert len(plan_windows(small, 64, "crop")[0]) == 1
     with pytest.raises(ValueError, match="--region must be one of"):
         plan_windows(mask, 64, "tiles")
 

@@ -68,6 +68,10 @@ class Backbone(nn.Module):
     generator: nn.Module
     discriminator: nn.Module | None
 
+    #: Keep BatchNorm layers in inference mode while training: a few views of one photo would
+    #: otherwise overwrite the pretrained running statistics (their weights still train).
+    freeze_batchnorm: bool = False
+
     def __init__(self, conventions: Conventions, config: dict[str, Any]) -> None:
         super().__init__()
         self.conventions = conventions
@@ -109,6 +113,15 @@ class Backbone(nn.Module):
         official LaMa ``best.ckpt``); the result is then loaded strictly.
         """
         return state
+
+    def train(self, mode: bool = True) -> Backbone:
+        """Set training mode; BatchNorm layers stay in inference mode if ``freeze_batchnorm``."""
+        super().train(mode)
+        if mode and self.freeze_batchnorm:
+            for module in self.modules():
+                if is_batchnorm(module):
+                    module.eval()
+        return self
 
     # -- engine-facing ------------------------------------------------------------------------
 
@@ -167,6 +180,17 @@ class Backbone(nn.Module):
             return x
         mode = "reflect" if pad_h < height and pad_w < width else "replicate"
         return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+#: ``original_name`` of scripted BatchNorm modules (``isinstance`` cannot see through TorchScript).
+BATCHNORM_NAMES = frozenset({"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm"})
+
+
+def is_batchnorm(module: nn.Module) -> bool:
+    """Whether ``module`` is a BatchNorm layer, eager or scripted."""
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        return True
+    return getattr(module, "original_name", None) in BATCHNORM_NAMES
 
 
 def _crop_like(x: Tensor, padded: tuple[int, int], size: tuple[int, int]) -> Tensor:

@@ -427,15 +427,6 @@ class LaMa(Backbone):
             NLayerDiscriminator(3, ndf, discriminator_layers) if discriminator else None
         )
 
-    def train(self, mode: bool = True) -> LaMa:
-        """Set training mode; BatchNorm layers stay in inference mode if ``freeze_batchnorm``."""
-        super().train(mode)
-        if mode and self.freeze_batchnorm:
-            for module in self.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        return self
-
     def native_generate(self, image: Tensor, mask: Tensor) -> GeneratorOutput:
         """LaMa's input (``concat_mask: true``): the masked image and the mask, 4 channels."""
         mask = mask.to(image.dtype)

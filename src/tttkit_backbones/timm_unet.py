@@ -184,15 +184,6 @@ class TimmUNet(Backbone):
         self.generator = UNetGenerator(net, channels, decoder_width, decoder_max)
         self.discriminator = PatchDiscriminator(discriminator_width) if discriminator else None
 
-    def train(self, mode: bool = True) -> TimmUNet:
-        """Set training mode; BatchNorm layers stay in inference mode if ``freeze_batchnorm``."""
-        super().train(mode)
-        if mode and self.freeze_batchnorm:
-            for module in self.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        return self
-
     def native_generate(self, image: Tensor, mask: Tensor) -> GeneratorOutput:
         """Masked image ⊕ mask; holes hold the encoder's mean colour (0 after normalisation)."""
         mask = mask.to(image.dtype)

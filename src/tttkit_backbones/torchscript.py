@@ -44,9 +44,6 @@ from tttkit.io import InputError
 from tttkit.plugins import hookimpl
 from tttkit_backbones.attention_net.discriminator import PatchDiscriminator
 
-#: ``original_name`` of scripted BatchNorm modules (``isinstance`` cannot see through TorchScript).
-BATCHNORM_NAMES = frozenset({"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm"})
-
 
 def load_torchscript(path: str | Path) -> torch.jit.ScriptModule:
     """``torch.jit.load`` on the CPU, with a readable error for anything that is not TorchScript."""
@@ -223,16 +220,6 @@ class TorchScriptBackbone(Backbone):
         for copied, original in zip(new.generator.parameters(), originals, strict=True):
             copied.requires_grad_(original.requires_grad)
         return new
-
-    def train(self, mode: bool = True) -> TorchScriptBackbone:
-        """Set training mode; BatchNorm layers stay in inference mode if ``freeze_batchnorm``."""
-        super().train(mode)
-        if mode and self.freeze_batchnorm:
-            for module in self.modules():
-                name = getattr(module, "original_name", type(module).__name__)
-                if name in BATCHNORM_NAMES or isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        return self
 
     def native_generate(self, image: Tensor, mask: Tensor) -> GeneratorOutput:
         """Call the model with its own conventions; map its output range to ``value_range``."""

@@ -18,7 +18,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tttkit.cli._common import JsonOption, SetOption, print_json, stderr, stdout, user_errors
+from tttkit.cli._common import (
+    BackboneOptionsOption,
+    JsonOption,
+    SetOption,
+    parse_options,
+    print_json,
+    stderr,
+    stdout,
+    user_errors,
+)
 from tttkit.evaluation import distributed
 from tttkit.evaluation.aggregate import Curve, build_curves, label, metrics_of
 from tttkit.evaluation.fid import ENV_INCEPTION, FID_MODES
@@ -123,6 +132,7 @@ def eval_command(
     ] = False,
     backbone: Annotated[str | None, typer.Option("--backbone", help="Backbone name.")] = None,
     weights: Annotated[Path | None, typer.Option("--weights", help="Backbone checkpoint.")] = None,
+    backbone_options: BackboneOptionsOption = None,
     seed: SeedOption = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     perceptual_weights: Annotated[
@@ -146,6 +156,7 @@ def eval_command(
     config = EvalConfig(
         images=images, masks=masks, out=out, strategies=tuple(strategy), steps=steps,
         eval_every=eval_every, size=size, seed=seed, backbone=backbone, weights=weights,
+        backbone_options=tuple(parse_options(backbone_options).items()),
         device=device, perceptual_weights=perceptual_weights, sets=tuple(sets or ()), fid=fid,
         inception_weights=inception_weights, resume=resume,
     )  # fmt: skip

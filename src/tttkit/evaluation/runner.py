@@ -60,6 +60,7 @@ class EvalConfig:
     seed: int = 0
     backbone: str | None = None
     weights: Path | None = None
+    backbone_options: tuple[tuple[str, Any], ...] = ()
     device: str = "auto"
     perceptual_weights: Path | None = None
     sets: tuple[str, ...] = ()
@@ -135,7 +136,9 @@ def _attach_backbones(rows: list[Row], config: EvalConfig, host: PluginHost) -> 
         key = (wanted, row.spec.reinitialize)
         if key not in loaded:
             spec = dataclasses.replace(row.spec, backbone=wanted)
-            loaded[key] = resolve_backbone(config.backbone, config.weights, spec, host)
+            loaded[key] = resolve_backbone(
+                config.backbone, config.weights, spec, host, dict(config.backbone_options)
+            )
         row.backbone_name, row.backbone = loaded[key]
 
 

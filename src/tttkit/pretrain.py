@@ -5,6 +5,7 @@ mixes them), the thesis's four losses on foreground and background with weights 
 Adam. A checkpoint pair is written every ``checkpoint_every`` steps: ``OUT`` (safetensors,
 the network, loadable by ``tttkit inpaint --weights``) and ``OUT.state.pt`` (optimizers, RNG
 states, step — read back with ``weights_only=True``), so ``--resume OUT`` continues exactly.
+``OUT.best.safetensors`` keeps the network with the best validation hole-L1 so far.
 Under ``torchrun`` each process draws its own batches and gradients are averaged across
 processes before every update (what DistributedDataParallel does), so N processes train like one
 with an N-times larger batch; rank 0 writes checkpoints and logs.
@@ -191,6 +192,32 @@ def _state_path(out: Path) -> Path:
     return out.with_name(out.name + ".state.pt")
 
 
+def best_path(out: Path) -> Path:
+    """Where the checkpoint with the best validation hole-L1 so far is kept."""
+    return out.with_name(out.stem + ".best" + out.suffix)
+
+
+def _best_score(path: Path) -> float:
+    if not path.is_file():
+        return float("inf")
+    from tttkit.checkpoint import read_metadata
+
+    return float(
+        json.loads(read_metadata(path).get("tttkit.pretrain.validation", "{}")).get(
+            "l1_hole", float("inf")
+        )
+    )
+
+
+def _extra(
+    config: PretrainConfig, step: int, metrics: dict[str, float] | None = None
+) -> dict[str, str]:
+    extra = {"tttkit.pretrain.step": str(step), "tttkit.pretrain.config": config.to_json()}
+    if metrics is not None:
+        extra["tttkit.pretrain.validation"] = json.dumps(metrics)
+    return extra
+
+
 def _rng_state(generator: torch.Generator) -> dict[str, Tensor]:
     return {"data": generator.get_state(), "torch": torch.get_rng_state()}
 
@@ -283,6 +310,10 @@ def pretrain(
             metrics = validate(net, val_images, val_masks)  # type: ignore[arg-type]
             if on_validate is not None:
                 on_validate(step, metrics)
+            if metrics["l1_hole"] < _best_score(best_path(out)):
+                save_backbone(
+                    net, config.backbone, best_path(out), extra=_extra(config, step, metrics)
+                )
         if step % config.checkpoint_every == 0 or last:
             if rank == 0:
                 _checkpoint(out, net, opt_g, opt_d, generator, config, step)
@@ -327,12 +358,7 @@ def _checkpoint(
     torch.save(state, buffer)
     # State first: a checkpoint file is only ever paired with a state at least as new.
     atomic_write_bytes(_state_path(out), buffer.getvalue())
-    save_backbone(
-        net,
-        config.backbone,
-        out,
-        extra={"tttkit.pretrain.step": str(step), "tttkit.pretrain.config": config.to_json()},
-    )
+    save_backbone(net, config.backbone, out, extra=_extra(config, step))
 
 
 def _resume(

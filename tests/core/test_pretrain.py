@@ -54,6 +54,11 @@ def test_resume_continues_exactly(photos: Path, tmp_path: Path) -> None:
     ]
     assert [r["step"] for r in log if "losses" in r] == [1, 2, 3, 4]
     assert any("validation" in r for r in log)
+    from tttkit.checkpoint import read_metadata
+
+    best = split.with_name("split.best.safetensors")
+    scores = [r["validation"]["l1_hole"] for r in log if "validation" in r]
+    assert json.loads(read_metadata(best)["tttkit.pretrain.validation"])["l1_hole"] == min(scores)
 
 
 def test_resume_refuses_other_settings(photos: Path, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ def quick_start() -> list[str]:
 def test_quick_start_has_exactly_two_commands() -> None:
     commands = quick_start()
     assert len(commands) == 2
-    assert commands[0].startswith("pip install -e . && tttkit ")
+    assert commands[0].startswith("pip install -e . && tttkit inpaint ")
 
 
 def test_ci_runs_the_readme_test_command() -> None:

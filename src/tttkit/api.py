@@ -16,7 +16,7 @@ from tttkit.engine import Evaluation, Result, finetune, resolve_device
 from tttkit.io import InputError, read_image, read_mask
 from tttkit.metrics import image_metrics
 from tttkit.plugins import PluginHost, get_host
-from tttkit.regions import Window, paste, plan_windows, to_network
+from tttkit.regions import Window, paste, plan_windows, responsible_holes, to_network
 from tttkit.strategy import get_strategy, override
 
 #: The backbone used when neither the caller nor the strategy names one.
@@ -165,9 +165,7 @@ def adapt(
     raw, finetuned = image.clone(), image.clone()
     parts: list[tuple[Window, Result]] = []
     for index, window in enumerate(windows, start=1):
-        responsible = (
-            mask * torch.from_numpy(labels == window.label).to(mask) if window.label else mask
-        )
+        responsible = responsible_holes(mask, labels, window)
         part = finetune(
             net, to_network(image, window), to_network(mask, window, binary=True), spec,
             ground_truth=None if ground_truth is None else to_network(ground_truth, window),

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -70,7 +71,7 @@ def hole_groups(mask: Tensor, gap: int) -> tuple[np.ndarray, int]:
 def plan_windows(
     mask: Tensor, working_size: int, mode: str = "crop"
 ) -> tuple[list[Window], np.ndarray]:
-    """The windows to run on, and the hole-group label map they refer to.
+    """The windows to run on, and the hole-group label map their ``label`` refers to.
 
     Args:
         mask: ``(1, H, W)`` or ``(H, W)``, 1 at the holes.
@@ -80,7 +81,7 @@ def plan_windows(
     if mode not in REGION_MODES:
         raise ValueError(f"--region must be one of {', '.join(REGION_MODES)}, got {mode!r}")
     height, width = mask.shape[-2:]
-    everything = np.ones((height, width), np.int64)
+    everything = np.zeros((0, 0), np.int32)  # label-0 windows fill every hole: no map needed
     if mode == "full":
         return [Window(0, 0, height, width, 1.0)], everything
     whole = [Window(0, 0, height, width, min(1.0, working_size / min(height, width)))]
@@ -114,18 +115,27 @@ def to_network(x: Tensor, window: Window, binary: bool = False) -> Tensor:
     return (small > 0).float() if binary else small
 
 
+def responsible_holes(mask: Tensor, labels: np.ndarray, window: Window) -> Tensor:
+    """``(1, h, w)`` boolean mask of the holes inside ``window`` that it must fill."""
+    rows, cols = window.slices
+    holes = mask.reshape(1, *mask.shape[-2:])[:, rows, cols] > 0.5
+    if window.label:  # only this group's holes: other windows fill the others
+        holes &= torch.from_numpy(labels[rows, cols] == window.label)[None]
+    return holes
+
+
 def paste(output: Tensor, fill: Tensor, holes: Tensor, window: Window) -> None:
     """Write ``fill`` (network-size completion of ``window``) into ``output`` at ``holes`` only.
 
-    ``holes`` is the ``(1, H, W)`` mask of the pixels this window is responsible for; the fill is
-    upscaled bicubically when the window was downscaled.
+    ``holes`` is the window's ``(1, h, w)`` boolean mask of the pixels it is responsible for
+    (:func:`responsible_holes`); the fill is upscaled bicubically when the window was downscaled.
     """
     rows, cols = window.slices
     if window.scale < 1.0:
         fill = F.interpolate(
             fill[None], size=(window.height, window.width), mode="bicubic", align_corners=False
         )[0].clamp(0, 1)
-    region = holes[:, rows, cols] > 0.5
+    region = holes
     target = output[:, rows, cols]
     target[region.expand_as(target)] = fill[region.expand_as(fill)].to(output.dtype)
 

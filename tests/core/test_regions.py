@@ -78,13 +78,16 @@ def test_huge_photo_runs_in_bounded_memory(tmp_path) -> None:
 import resource, json, torch
 import tttkit
 from tests.core.test_regions import small_net, holes
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 image = torch.rand(3, 3000, 4000)
 mask = holes((3000, 4000), (100, 100, 40, 60), (2000, 3900, 50, 100), (2950, 10, 50, 50))
-result = tttkit.adapt(image, mask, backbone=small_net(), steps=1, sets=["losses.perceptual=0"])
-known = mask.expand_as(image) == 0
-print(json.dumps({"regions": len(result.regions),
-                  "identical": bool(torch.equal(result.finetuned[known], image[known])),
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+net = small_net()
+before = peak_mb()
+result = tttkit.adapt(image, mask, backbone=net, steps=1, sets=["losses.perceptual=0"])
+changed_outside = torch.any((result.finetuned != image) & (mask == 0))
+print(json.dumps({"regions": len(result.regions), "identical": not bool(changed_outside),
+                  "adapt_mb": peak_mb() - before}))
 """
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
@@ -98,4 +101,6 @@ print(json.dumps({"regions": len(result.regions),
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["regions"] == 3 and report["identical"]
-    assert report["peak_mb"] < 2500, report  # the photo alone is 144 MB as float
+    # The result's two full-size images (raw and finetuned, 144 MB each as float) and the
+    # windows' work: well under 1 GB, where TTT at the photo's own size would need tens of GB.
+    assert report["adapt_mb"] < 1000, report

@@ -44,6 +44,9 @@ def test_resume_continues_exactly(photos: Path, tmp_path: Path) -> None:
     straight, split = tmp_path / "straight.safetensors", tmp_path / "split.safetensors"
     assert pretrain(photos, straight, "--steps", "4")[0] == 0
     assert pretrain(photos, split, "--steps", "2")[0] == 0
+    log_path = split.with_name(split.name + ".log.jsonl")
+    with log_path.open("a") as handle:  # an interrupted run logged a step it never saved
+        handle.write(json.dumps({"step": 3, "losses": {"total": 1.0}}) + "\n")
     code, output = pretrain(photos, split, "--steps", "4", "--resume", str(split))
     assert code == 0, output
     a, b = load_file(str(straight)), load_file(str(split))

@@ -19,9 +19,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from tttkit.checkpoint import read_metadata
 from tttkit.cli._common import BackboneOptionsOption, parse_options, stderr, stdout, user_errors
 from tttkit.config import SpecError, replace_checked
 from tttkit.engine import resolve_device
+from tttkit.io import atomic_write_bytes
 from tttkit.plugins import get_host
 from tttkit.pretrain import PRETRAIN_LOSSES, PretrainConfig, list_images, pretrain, split_holdout
 
@@ -34,6 +36,12 @@ def _backbone_config(name: str, options: dict[str, Any]) -> dict[str, Any]:
             return dict(factory(**options).config)
     except (TypeError, ValueError) as exc:
         raise SpecError(f"--backbone-option: not valid for backbone {name!r}: {exc}") from exc
+
+
+def _truncate_log(log: Path, step: int) -> None:
+    """Drop log lines an interrupted run wrote after its last checkpoint (resume repeats them)."""
+    kept = [line for line in log.read_text().splitlines() if json.loads(line)["step"] <= step]
+    atomic_write_bytes(log, ("\n".join(kept) + "\n").encode() if kept else b"")
 
 
 @user_errors
@@ -104,6 +112,8 @@ def pretrain_command(
     log = out.with_name(out.name + ".log.jsonl")
     if rank == 0:
         out.parent.mkdir(parents=True, exist_ok=True)
+        if resume is not None and log.is_file():
+            _truncate_log(log, int(read_metadata(resume).get("tttkit.pretrain.step", "0")))
         stdout.print(f"training on {len(train_paths)} photos; held out: "
                      + ", ".join(p.name for p in val_paths))  # fmt: skip
     progress = Progress(

@@ -16,6 +16,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+#: File suffixes treated as images when a folder is searched.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
 
 class InputError(ValueError):
     """A user-supplied file or option is unusable; the message names it."""

@@ -29,11 +29,9 @@ from torch import Tensor, nn
 from tttkit.backbone import Backbone
 from tttkit.checkpoint import load_weights, save_backbone
 from tttkit.config import LossSpec
-from tttkit.io import InputError, atomic_write_bytes, read_image
+from tttkit.io import IMAGE_SUFFIXES, InputError, atomic_write_bytes, read_image
 from tttkit.losses import discriminator_loss, generator_losses
 from tttkit.metrics import image_metrics
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 #: The thesis's pretraining losses: on foreground and background, weights 1, 1, 0.1, 0.4.
 PRETRAIN_LOSSES = LossSpec(l1=1.0, structural=1.0, perceptual=0.1, adversarial=0.4, background=True)

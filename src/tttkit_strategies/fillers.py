@@ -13,9 +13,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tttkit.components import FillContext
+from tttkit.io import IMAGE_SUFFIXES
 from tttkit.plugins import hookimpl
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def _paste(image: Tensor, user_mask: Tensor, content: Tensor) -> Tensor:

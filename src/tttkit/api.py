@@ -12,7 +12,8 @@ from torch import Tensor, nn
 from tttkit.backbone import Backbone
 from tttkit.checkpoint import load_backbone, load_weights, read_metadata
 from tttkit.config import StrategySpec
-from tttkit.engine import Evaluation, Result, finetune, resolve_device
+from tttkit.engine import Evaluation, Result, finetune
+from tttkit.execution import resolve_device
 from tttkit.io import InputError, read_image, read_mask
 from tttkit.metrics import image_metrics
 from tttkit.plugins import PluginHost, get_host
@@ -111,6 +112,8 @@ def adapt(
     backbone_options: dict[str, Any] | None = None,
     keep_outputs: bool = False,
     host: PluginHost | None = None,
+    precision: str = "auto",
+    channels_last: bool = False,
     **overrides: Any,
 ) -> Result:
     """Test-time train a backbone on one image and fill its holes.
@@ -134,6 +137,8 @@ def adapt(
             model's ``path``, a timm encoder's name).
         keep_outputs: keep every evaluation step's completed image (plain runs only).
         host: plugin host (default: the process-wide one).
+        precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` (:mod:`tttkit.execution`).
+        channels_last: run the networks in channels-last memory layout.
         **overrides: ``steps``, ``lr``, ``batch_size``, ``finetune_mask``, ``filler``,
             ``augment``, ``freeze``, ``select``, ``early_stop``, ``sets`` — as the CLI flags of
             the same names.
@@ -159,7 +164,8 @@ def adapt(
         return finetune(
             net, image, mask, spec, ground_truth=ground_truth, seed=seed, device=resolved,
             perceptual=perceptual, show_progress=show_progress, label=label,
-            keep_outputs=keep_outputs, host=host,
+            keep_outputs=keep_outputs, host=host, precision=precision,
+            channels_last=channels_last,
         )  # fmt: skip
     mask = mask.reshape(1, *image.shape[-2:]).float()
     raw, finetuned = image.clone(), image.clone()
@@ -170,7 +176,8 @@ def adapt(
             net, to_network(image, window), to_network(mask, window, binary=True), spec,
             ground_truth=None if ground_truth is None else to_network(ground_truth, window),
             seed=seed, device=resolved, perceptual=perceptual, show_progress=show_progress,
-            label=f"{label} region {index}/{len(windows)}", host=host,
+            label=f"{label} region {index}/{len(windows)}", host=host, precision=precision,
+            channels_last=channels_last,
         )  # fmt: skip
         paste(raw, part.raw, responsible, window)
         paste(finetuned, part.finetuned, responsible, window)

@@ -25,6 +25,13 @@ from tttkit.backbone import Backbone
 from tttkit.components import FillContext, MaskSamplingError
 from tttkit.config import StrategySpec
 from tttkit.events import RunInfo, StepRecord
+from tttkit.execution import (
+    autocast,
+    no_weight_grads,
+    resolve_device,
+    resolve_precision,
+    to_memory_format,
+)
 from tttkit.imageops import dilate
 from tttkit.io import InputError
 from tttkit.losses import discriminator_loss, generator_losses
@@ -93,16 +100,6 @@ class Result:
         if step is None:
             return self.evaluations[-1].metrics
         return next((e.metrics for e in self.evaluations if e.step == step), {})
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; anything else as given."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available (use --device auto or cpu)")
-    return device
 
 
 def as_batch(image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -184,6 +181,8 @@ def finetune(
     label: str = "image",
     keep_outputs: bool = False,
     host: PluginHost | None = None,
+    precision: str = "auto",
+    channels_last: bool = False,
 ) -> Result:
     """Run test-time training of ``backbone`` on one image and fill its holes.
 
@@ -200,11 +199,15 @@ def finetune(
         label: name of the run for observers.
         keep_outputs: keep every evaluation step's completed image in ``Result.evaluations``.
         host: plugin host (default: the process-wide one).
+        precision: ``"auto"`` (bf16 autocast on a CUDA device with bf16, else fp32), ``"fp32"``
+            or ``"bf16"`` (:mod:`tttkit.execution`).
+        channels_last: run the networks in channels-last memory layout.
     """
     started = time.perf_counter()
     host = host or get_host()
     check_strategy(spec, host)
     device = resolve_device(device)
+    dtype = resolve_precision(precision, device)
     image, user_mask = as_batch(image, mask)
     target = None if ground_truth is None else ground_truth.reshape(image.shape).to(device)
     image, user_mask = image.to(device), user_mask.to(device)
@@ -224,7 +227,7 @@ def finetune(
 
     torch.manual_seed(seed)  # for any global-RNG use inside plugins
     generator = torch.Generator().manual_seed(seed)
-    net = copy.deepcopy(backbone).to(device)
+    net = to_memory_format(copy.deepcopy(backbone).to(device), channels_last)
     if spec.reinitialize:
         _reinitialize(net)
     parts = _build_parts(spec, net, host)
@@ -254,15 +257,22 @@ def finetune(
     forbidden = dilate(hidden, spec.hole_margin)
     selector = Selector(rule, spec.early_stop if region is not None else 0)
 
-    def fill_holes(holes: Tensor = user_mask) -> Tensor:
+    def fill_holes() -> tuple[Tensor, Tensor | None]:
+        """The real holes filled, and (with a validation region) the fill of U ∪ V, in one
+        batched pass."""
+        masks = user_mask if region is None else torch.cat((user_mask, hidden))
         net.eval()
-        with torch.no_grad():
-            out = net.generate(image, holes).image
+        with torch.inference_mode(), autocast(device, dtype):
+            out = net.generate(image.expand(len(masks), -1, -1, -1), masks).image.float()
         net.train()
-        return out * holes + image * (1 - holes)
+        completed = out * masks + image * (1 - masks)
+        return completed[:1].clone(), None if region is None else completed[1:].clone()
 
-    def observe(step: int, completed: Tensor) -> None:
-        score = None if region is None else validation_score(fill_holes(hidden), image, region)
+    def observe(step: int, completed: Tensor, validation_fill: Tensor | None) -> None:
+        score = None
+        if region is not None:
+            assert validation_fill is not None
+            score = validation_score(validation_fill, image, region)
         selector.observe(step, completed, score)
 
     def evaluate(step: int, completed: Tensor) -> Evaluation:
@@ -276,9 +286,9 @@ def finetune(
     run = RunInfo(
         label=label, strategy=spec.name, total_steps=spec.steps, show_progress=show_progress
     )
-    raw = fill_holes()
+    raw, validation_fill = fill_holes()
     evaluations = [evaluate(0, raw)]
-    observe(0, raw)
+    observe(0, raw, validation_fill)
     stopped_at: int | None = None
     history: list[StepRecord] = []
     setup_seconds = time.perf_counter() - started
@@ -293,14 +303,14 @@ def finetune(
             _set_lr([opt_g, opt_d], lr)
             losses = _train_step(
                 net, image, hidden, forbidden, spec, parts, generator, perceptual,
-                predict, opt_g, opt_d, adversarial,
+                predict, opt_g, opt_d, adversarial, dtype,
             )  # fmt: skip
             metrics = None
             if step % spec.eval_every == 0 or step == spec.steps:
-                completed = fill_holes()
+                completed, validation_fill = fill_holes()
                 evaluation = evaluate(step, completed)
                 evaluations.append(evaluation)
-                observe(step, completed)
+                observe(step, completed, validation_fill)
                 metrics = evaluation.metrics
             record = StepRecord(step, losses, lr, time.perf_counter() - step_started, metrics)
             history.append(record)
@@ -343,8 +353,12 @@ def _train_step(
     opt_g: torch.optim.Optimizer | None,
     opt_d: torch.optim.Optimizer | None,
     adversarial: bool,
+    dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
-    """One finetuning step on a batch of views; returns the loss terms as floats."""
+    """One finetuning step on a batch of views; returns the loss terms as floats.
+
+    ``dtype`` is the autocast precision of the forward passes (``None``: fp32).
+    """
     batch = spec.batch_size
     images = image.expand(batch, -1, -1, -1)
     user_masks = user_mask.expand(batch, -1, -1, -1)
@@ -363,20 +377,24 @@ def _train_step(
     assert finetune_masks is not None
     target, views_user = views.image, views.user_mask
 
-    output = net.generate(target, finetune_masks)
+    device = target.device
     discriminate = net.discriminate if adversarial else None
-    g_terms = generator_losses(
-        output, target, finetune_masks, views_user, spec.losses, perceptual, discriminate
-    )
-    if opt_g is not None:
-        opt_g.zero_grad(set_to_none=True)
-        g_terms["total"].backward()
-        opt_g.step()
+    with no_weight_grads(net.discriminator if adversarial else None):
+        with autocast(device, dtype):
+            output = net.generate(target, finetune_masks)
+            g_terms = generator_losses(
+                output, target, finetune_masks, views_user, spec.losses, perceptual, discriminate
+            )
+        if opt_g is not None:
+            opt_g.zero_grad(set_to_none=True)
+            g_terms["total"].backward()
+            opt_g.step()
     losses = {f"g_{k}" if k != "total" else "total": float(v.detach()) for k, v in g_terms.items()}
     if opt_d is not None:
-        d_terms = discriminator_loss(
-            output, target, finetune_masks, views_user, spec.losses, net.discriminate
-        )
+        with autocast(device, dtype):
+            d_terms = discriminator_loss(
+                output, target, finetune_masks, views_user, spec.losses, net.discriminate
+            )
         opt_d.zero_grad(set_to_none=True)
         d_terms["total"].backward()
         opt_d.step()

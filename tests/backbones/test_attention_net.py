@@ -252,6 +252,47 @@ def test_output_ignores_hole_content() -> None:
     torch.testing.assert_close(first.image, second.image, rtol=0, atol=0)
 
 
+def test_smooth_prefill_network_starts_as_the_membrane_fill() -> None:
+    from tttkit.imageops import smooth_fill
+
+    torch.manual_seed(0)
+    net = attention_net_compact(width=16, prefill="smooth").eval()
+    image = torch.rand(1, 3, 64, 64)
+    mask = _rect_mask(1, 64, 20, 20, 24)
+    with torch.no_grad():
+        out = net.generate(image, mask)
+    # Zero-initialised residual heads: the untrained network returns the fill, at every scale.
+    torch.testing.assert_close(out.image, smooth_fill(image, mask), atol=1e-6, rtol=0)
+    assert len(out.pyramid) == 2
+    other = torch.where(mask.bool(), torch.rand_like(image), image)
+    with torch.no_grad():
+        assert torch.equal(net.generate(other, mask).image, out.image)
+
+
+def test_smooth_prefill_trains_its_residual_heads() -> None:
+    torch.manual_seed(0)
+    net = attention_net_compact(width=16, prefill="smooth")
+    image = torch.rand(2, 3, 64, 64)
+    mask = _rect_mask(2, 64, 8, 30, 20)
+    optimizer = torch.optim.Adam(net.generator.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(2):
+        optimizer.zero_grad()
+        out = net.generate(image, mask).image
+        loss = ((out - image).abs() * mask).mean()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    head = net.generator.decoder[-1].rgb
+    assert head is not None and head.block.conv.weight.abs().sum() > 0
+    assert losses[1] < losses[0]
+
+
+def test_rejects_unknown_prefill() -> None:
+    with pytest.raises(ValueError, match="prefill"):
+        attention_net_compact(width=8, prefill="telea")
+
+
 # -- contextual attention ----------------------------------------------------------------------
 
 

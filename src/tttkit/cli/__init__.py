@@ -13,6 +13,7 @@ from tttkit.cli.list_cmd import list_command
 from tttkit.cli.plugins_cmd import plugins_command
 from tttkit.cli.pretrain_cmd import pretrain_command
 from tttkit.cli.strategies_cmd import app as strategies_app
+from tttkit.execution import tune_allocator
 from tttkit.plugins import PluginLoadError, configure
 
 app = typer.Typer(
@@ -40,6 +41,8 @@ def options(
     ] = None,
 ) -> None:
     """Load plugins under the chosen settings before any command runs."""
+    # The CLI owns its process: let the allocator keep freed training memory (execution.py).
+    tune_allocator()
     try:
         configure(autoload=not no_plugin_autoload, blocked=block_plugin or ())
     except PluginLoadError as exc:

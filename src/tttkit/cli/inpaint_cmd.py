@@ -49,6 +49,15 @@ def inpaint_command(
     weights: Annotated[Path | None, typer.Option("--weights", help="Backbone checkpoint.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision", help="auto (bf16 autocast on CUDA with bf16, else fp32), fp32, bf16."
+        ),
+    ] = "auto",
+    channels_last: Annotated[
+        bool, typer.Option("--channels-last", help="Channels-last memory layout (some GPUs).")
+    ] = False,
     ground_truth: Annotated[
         Path | None, typer.Option("--ground-truth", help="Complete image: report metrics.")
     ] = None,
@@ -111,7 +120,8 @@ def inpaint_command(
     result = adapt(
         photo, holes, backbone=backbone, weights=weights, strategy=strategy, ground_truth=truth,
         seed=seed, device=device, perceptual_weights=perceptual_weights, show_progress=not as_json,
-        region=region, backbone_options=parse_options(backbone_options),
+        region=region, backbone_options=parse_options(backbone_options), precision=precision,
+        channels_last=channels_last,
         label=image.name, steps=steps, lr=lr, batch_size=batch_size, finetune_mask=finetune_mask,
         filler=filler,
         augment=augment, freeze=freeze, select=select, early_stop=early_stop, sets=sets or (),

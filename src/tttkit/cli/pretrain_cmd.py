@@ -22,7 +22,7 @@ from rich.progress import (
 from tttkit.checkpoint import read_metadata
 from tttkit.cli._common import BackboneOptionsOption, parse_options, stderr, stdout, user_errors
 from tttkit.config import SpecError, replace_checked
-from tttkit.engine import resolve_device
+from tttkit.execution import resolve_device
 from tttkit.io import atomic_write_bytes
 from tttkit.plugins import get_host
 from tttkit.pretrain import PRETRAIN_LOSSES, PretrainConfig, list_images, pretrain, split_holdout

@@ -32,9 +32,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from tttkit.backbone import Backbone, Conventions, GeneratorOutput
+from tttkit.imageops import smooth_fill
 
 from .attention import ATTENTION_KINDS
 from .discriminator import PatchDiscriminator
@@ -51,7 +53,11 @@ THESIS_CONFIG: dict[str, Any] = {
     "aux_heads": False,
     "head_norm": True,
     "edge_sigma": DEFAULT_EDGE_SIGMA,
+    "prefill": "zeros",
 }
+#: How hole pixels start: ``"zeros"`` (the thesis) or ``"smooth"`` (a membrane fill of the known
+#: pixels, which the network then corrects; see :class:`AttentionNet`).
+PREFILLS = ("zeros", "smooth")
 THESIS_TOTAL = 17_849_825
 THESIS_DISCRIMINATOR = 2_764_737
 SMALL_TOTAL = 2_022_192
@@ -81,6 +87,12 @@ class AttentionNet(Backbone):
         edge_sigma: Gaussian σ of the Canny edge channel.
         working_size: the square resolution the weights are trained at (declared in the
             conventions so callers resize to it).
+        prefill: ``"zeros"`` (the thesis: holes enter as zeros, RGB heads output tanh images)
+            or ``"smooth"``: holes enter filled by :func:`tttkit.imageops.smooth_fill` and every
+            RGB head predicts a correction to that fill (zero at initialisation, clamped to the
+            value range), so an untrained network already returns the membrane fill and
+            training only has to learn what the fill gets wrong. The fill depends on the
+            known pixels only.
     """
 
     generator: AttentionGenerator
@@ -98,7 +110,10 @@ class AttentionNet(Backbone):
         head_norm: bool = True,
         edge_sigma: float = DEFAULT_EDGE_SIGMA,
         working_size: int = 256,
+        prefill: str = "zeros",
     ) -> None:
+        if prefill not in PREFILLS:
+            raise ValueError(f"unknown prefill {prefill!r}; expected one of {', '.join(PREFILLS)}")
         if attention not in ATTENTION_KINDS:
             raise ValueError(
                 f"unknown attention {attention!r}; expected one of {', '.join(ATTENTION_KINDS)}"
@@ -120,6 +135,7 @@ class AttentionNet(Backbone):
             "head_norm": head_norm,
             "edge_sigma": edge_sigma,
             "working_size": working_size,
+            "prefill": prefill,
         }
         conventions = Conventions(
             value_range=(-1.0, 1.0),
@@ -129,8 +145,15 @@ class AttentionNet(Backbone):
         )
         super().__init__(conventions, config)
         self.edge_sigma = edge_sigma
+        self.prefill = prefill
         self.generator = AttentionGenerator(
-            width, residual_blocks, downsamplings, attention, aux_heads, head_norm
+            width,
+            residual_blocks,
+            downsamplings,
+            attention,
+            aux_heads,
+            head_norm,
+            residual_rgb=prefill == "smooth",
         )
         self.discriminator = (
             PatchDiscriminator(width, discriminator_layers) if discriminator else None
@@ -144,8 +167,21 @@ class AttentionNet(Backbone):
         ending at full size); both tuples are empty without ``aux_heads``.
         """
         mask = mask.to(image.dtype)
-        rgb, pyramid, gradients = self.generator(build_input(image, mask, self.edge_sigma), mask)
-        return GeneratorOutput(image=rgb, pyramid=tuple(pyramid), gradients=tuple(gradients))
+        if self.prefill == "zeros":
+            rgb, pyramid, gradients = self.generator(
+                build_input(image, mask, self.edge_sigma), mask
+            )
+            return GeneratorOutput(image=rgb, pyramid=tuple(pyramid), gradients=tuple(gradients))
+        with torch.no_grad():
+            base = smooth_fill(image, mask)
+        rgb, pyramid, gradients = self.generator(
+            build_input(image, mask, self.edge_sigma, fill=base), mask, base
+        )
+        return GeneratorOutput(
+            image=rgb.clamp(-1.0, 1.0),
+            pyramid=tuple(p.clamp(-1.0, 1.0) for p in pyramid),
+            gradients=tuple(gradients),
+        )
 
     def native_discriminate(self, image: Tensor) -> Tensor:
         """Patch logits for an RGB image in ``[-1, 1]``."""
@@ -254,6 +290,7 @@ def _rows(module: nn.Module, prefix: str) -> list[tuple[str, int]]:
 
 
 __all__ = [
+    "PREFILLS",
     "SMALL_TOTAL",
     "THESIS_CONFIG",
     "THESIS_DISCRIMINATOR",

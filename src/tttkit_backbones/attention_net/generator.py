@@ -26,14 +26,20 @@ class Head(nn.Module):
 
     The reference normalises its heads too, so the pre-tanh RGB of every image has the learned
     per-channel mean and spread; the thesis's parameter count includes those 2×3 norm
-    parameters. ``norm=False`` drops them.
+    parameters. ``norm=False`` drops them. ``zero=True`` starts the head at exactly zero (a
+    residual head: the network starts as the identity on whatever the residual is added to).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, tanh: bool, norm: bool) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, tanh: bool, norm: bool, zero: bool = False
+    ) -> None:
         super().__init__()
         self.block = ConvBlock(
             in_channels, out_channels, 1, activation=nn.Tanh() if tanh else None, norm=norm
         )
+        if zero:
+            nn.init.zeros_(self.block.conv.weight)
+            nn.init.zeros_(self.block.conv.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         """Project features to the head's output."""
@@ -50,6 +56,8 @@ class DecoderStage(nn.Module):
         rgb_head: whether this scale predicts RGB (always on the last stage).
         gradient_head: whether this scale predicts the 6 Sobel channels.
         head_norm: instance norm inside the heads.
+        residual_rgb: the RGB head predicts a correction to a base image (linear, no norm,
+            zero at initialisation) instead of a tanh image.
     """
 
     def __init__(
@@ -60,11 +68,18 @@ class DecoderStage(nn.Module):
         rgb_head: bool,
         gradient_head: bool,
         head_norm: bool,
+        residual_rgb: bool = False,
     ) -> None:
         super().__init__()
         self.attention = make_attention(attention, channels)
         self.conv = ConvBlock(channels, channels, 5, activation=nn.ReLU())
-        self.rgb = Head(channels, 3, tanh=True, norm=head_norm) if rgb_head else None
+        self.rgb = None
+        if rgb_head:
+            self.rgb = (
+                Head(channels, 3, tanh=False, norm=False, zero=True)
+                if residual_rgb
+                else Head(channels, 3, tanh=True, norm=head_norm)
+            )
         self.gradients = Head(channels, 6, tanh=False, norm=head_norm) if gradient_head else None
         self.up = UpBlock(2 * channels, channels // 2) if upsample else None
 
@@ -91,6 +106,8 @@ class AttentionGenerator(nn.Module):
         aux_heads: RGB heads on the coarser scales and gradient heads on every scale (Yang et al.'s
             pyramid supervision); without them only the final RGB head exists (the thesis).
         head_norm: instance norm inside the 1×1 heads (the reference has it).
+        residual_rgb: every RGB head predicts a correction added to a base image passed to
+            :meth:`forward` (average-pooled to the coarser scales) instead of a tanh image.
     """
 
     def __init__(
@@ -101,9 +118,11 @@ class AttentionGenerator(nn.Module):
         attention: str,
         aux_heads: bool,
         head_norm: bool,
+        residual_rgb: bool = False,
     ) -> None:
         super().__init__()
         self.downsamplings = downsamplings
+        self.residual_rgb = residual_rgb
         layers: list[nn.Module] = [ConvBlock(INPUT_CHANNELS, width, 7, activation=nn.ReLU())]
         channels = width
         for _ in range(downsamplings):
@@ -122,23 +141,30 @@ class AttentionGenerator(nn.Module):
                     rgb_head=aux_heads or last,
                     gradient_head=aux_heads,
                     head_norm=head_norm,
+                    residual_rgb=residual_rgb,
                 )
             )
             channels //= 2
         self.decoder = nn.ModuleList(stages)
 
-    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    def forward(
+        self, x: Tensor, mask: Tensor, base: Tensor | None = None
+    ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
         """Run the generator.
 
         Args:
             x: ``(B, 11, H, W)`` input from :func:`~.inputs.build_input`; H and W multiples of
                 ``2 ** (downsamplings + 1)``.
             mask: ``(B, 1, H, W)``, 1 = hole (used by contextual attention).
+            base: ``(B, 3, H, W)`` image the residual RGB heads correct (required with
+                ``residual_rgb``, ignored otherwise).
 
         Returns:
             ``(rgb, pyramid, gradients)``: the full-size tanh RGB, the coarser RGB predictions
             (coarsest first), and the gradient predictions of every scale (coarsest first).
         """
+        if self.residual_rgb and base is None:
+            raise ValueError("a generator with residual RGB heads needs the base image")
         features = self.residual(self.encoder(x))
         pyramid: list[Tensor] = []
         gradients: list[Tensor] = []
@@ -148,6 +174,9 @@ class AttentionGenerator(nn.Module):
             # "Any hole in the cell" keeps contextual attention from matching half-hole cells.
             scale_mask = F.max_pool2d(mask, factor) if factor > 1 else mask
             following, rgb, grad = stage(features, scale_mask)
+            if rgb is not None and self.residual_rgb:
+                assert base is not None
+                rgb = rgb + (F.avg_pool2d(base, factor) if factor > 1 else base)
             if grad is not None:
                 gradients.append(grad)
             if following is None:

@@ -3,7 +3,7 @@
 Channel layout (Yang et al.'s ``build_inpaint_net``, in their order):
 
 =====  =====================================================================================
-0–2    RGB in ``[-1, 1]`` with holes zeroed
+0–2    RGB in ``[-1, 1]`` with holes zeroed (or holding a fill computed from the known pixels)
 3      edge map: Canny edges 0, elsewhere 1, holes 1 (their ``(1 - edge) * (1 - mask) + mask``)
 4      mask, 1 = hole
 5–10   Sobel gradients, d/dy and d/dx per RGB channel (R_dy, R_dx, G_dy, …), holes zeroed
@@ -37,13 +37,20 @@ from tttkit.imageops import (
 INPUT_CHANNELS = 11
 
 
-def build_input(image: Tensor, mask: Tensor, edge_sigma: float = DEFAULT_EDGE_SIGMA) -> Tensor:
+def build_input(
+    image: Tensor,
+    mask: Tensor,
+    edge_sigma: float = DEFAULT_EDGE_SIGMA,
+    fill: Tensor | None = None,
+) -> Tensor:
     """Assemble the generator's 11-channel input.
 
     Args:
         image: ``(B, 3, H, W)`` RGB in ``[-1, 1]``; the content of hole pixels is ignored.
         mask: ``(B, 1, H, W)``, 1 = hole, 0 = known.
         edge_sigma: Gaussian σ of the Canny detector.
+        fill: ``(B, 3, H, W)`` values for the hole pixels of the RGB channels (zeros if
+            ``None``); it must depend on the known pixels only, to keep the invariance above.
 
     Returns:
         ``(B, 11, H, W)``: masked image, edge map, mask, masked Sobel gradients (module docstring).
@@ -59,7 +66,8 @@ def build_input(image: Tensor, mask: Tensor, edge_sigma: float = DEFAULT_EDGE_SI
     edges = canny_edges((masked + 1.0) / 2.0, edge_sigma)
     edge_map = (1.0 - edges) * known + mask
     gradients = sobel_gradients(masked) * known
-    return torch.cat((masked, edge_map, mask, gradients), dim=1)
+    rgb = masked if fill is None else masked + fill * mask
+    return torch.cat((rgb, edge_map, mask, gradients), dim=1)
 
 
 __all__ = [

@@ -129,6 +129,11 @@ class StructureLoss(nn.Module):
         self.register_buffer(
             "spread", kernel.view(1, 1, kernel_size, kernel_size), persistent=False
         )
+        # Canny is the costly part of this loss; a step scores foreground and background against
+        # the same target, so the edge weights of the latest target are kept per scale.
+        # The target is held (not just its address) so its memory cannot be reused meanwhile.
+        self._edge_target: tuple[Tensor, int] | None = None
+        self._edge_cache: dict[tuple[int, ...], Tensor] = {}
 
     def forward(
         self,
@@ -160,7 +165,7 @@ class StructureLoss(nn.Module):
             if self.gradient_weight:
                 total = total + self.gradient_weight * weighted_mean(error, mask_s)
             if self.alpha:
-                spread = self.edge_weights(target_s)
+                spread = self._cached_edge_weights(target, target_s)
                 region = spread if mask_s is None else spread * mask_s
                 total = total + self.alpha * weighted_mean(error, region)
         return total
@@ -180,6 +185,16 @@ class StructureLoss(nn.Module):
             # zero padding, like TensorFlow's "SAME" in Yang et al.: no edges outside the image
             edges = F.conv2d(edges, kernel, padding=kernel.shape[-1] // 2)
         return edges
+
+    def _cached_edge_weights(self, target: Tensor, target_s: Tensor) -> Tensor:
+        # The version counter changes with any in-place write, so an edited target is recomputed.
+        held = self._edge_target
+        if held is None or held[0] is not target or held[1] != target._version:
+            self._edge_target, self._edge_cache = (target, target._version), {}
+        scale = tuple(target_s.shape[-2:])
+        if scale not in self._edge_cache:
+            self._edge_cache[scale] = self.edge_weights(target_s)
+        return self._edge_cache[scale]
 
     def _resize(self, x: Tensor, size: tuple[int, ...]) -> Tensor:
         if tuple(x.shape[-2:]) == size:

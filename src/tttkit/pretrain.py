@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from tttkit.backbone import Backbone
 from tttkit.checkpoint import load_weights, save_backbone
 from tttkit.config import LossSpec
+from tttkit.execution import no_weight_grads
 from tttkit.io import IMAGE_SUFFIXES, InputError, atomic_write_bytes, read_image
 from tttkit.losses import discriminator_loss, generator_losses
 from tttkit.metrics import image_metrics
@@ -281,13 +282,14 @@ def pretrain(
         images = sampler(config.batch_size, generator).to(device)
         holes = masks(config.batch_size, config.size, generator).to(device)
         no_user_holes = torch.zeros_like(holes)
-        output = net.generate(images, holes)
-        g_terms = generator_losses(
-            output, images, holes, no_user_holes, config.losses, perceptual,
-            net.discriminate if adversarial else None,
-        )  # fmt: skip
-        opt_g.zero_grad(set_to_none=True)
-        g_terms["total"].backward()
+        with no_weight_grads(net.discriminator if adversarial else None):
+            output = net.generate(images, holes)
+            g_terms = generator_losses(
+                output, images, holes, no_user_holes, config.losses, perceptual,
+                net.discriminate if adversarial else None,
+            )  # fmt: skip
+            opt_g.zero_grad(set_to_none=True)
+            g_terms["total"].backward()
         _average_gradients(g_params, world)
         opt_g.step()
         losses = {k: float(v.detach()) for k, v in g_terms.items()}

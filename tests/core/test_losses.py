@@ -330,3 +330,25 @@ def test_discriminator_loss_selects_patches_and_detaches_the_generator() -> None
     fake = (F.relu(1 + fake_logits) * fake_sel).sum() / fake_sel.sum()
     assert terms["real"].item() == pytest.approx(real.item(), rel=1e-5)
     assert terms["fake"].item() == pytest.approx(fake.item(), rel=1e-5)
+
+
+def test_structure_edge_weights_are_computed_once_per_target(monkeypatch) -> None:
+    loss = StructureLoss()
+    calls = []
+    original = loss.edge_weights
+    monkeypatch.setattr(loss, "edge_weights", lambda image: calls.append(1) or original(image))
+    target = torch.rand(2, 3, 32, 32)
+    pred = torch.rand(2, 3, 32, 32)
+    region = torch.zeros(2, 1, 32, 32)
+    region[..., 8:20, 8:20] = 1
+    first = loss(pred, target, region)
+    second = loss(pred, target, 1 - region)  # background against the same target: cached
+    assert len(calls) == 1
+    fresh = StructureLoss()
+    torch.testing.assert_close(first, fresh(pred, target, region))
+    torch.testing.assert_close(second, fresh(pred, target, 1 - region))
+    target.mul_(0.5)  # edited in place: recomputed
+    loss(pred, target, region)
+    assert len(calls) == 2
+    loss(pred, target.clone(), region)  # another tensor: recomputed
+    assert len(calls) == 3

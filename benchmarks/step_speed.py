@@ -50,14 +50,15 @@ def gemm_gflops(size: int = 2048, repeats: int = 10) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
-def step_setup(name: str, size: int, batch: int, strategy: str) -> dict:
-    """A backbone, a strategy spec and one training image, ready for ``_train_step``."""
+def step_setup(name: str, size: int, batch: int, strategy: str, **options: object) -> dict:
+    """A backbone (built with factory ``options``), a strategy spec and one training image,
+    ready for ``_train_step``."""
     import tttkit
     from tttkit.engine import _build_parts
     from tttkit.imageops import dilate
     from tttkit.strategy import get_strategy, override
 
-    net = tttkit.backbones().get(name)()
+    net = tttkit.backbones().get(name)(**options)
     spec = override(get_strategy(strategy), batch_size=batch, select="last")
     perceptual = None
     if spec.losses.perceptual > 0:

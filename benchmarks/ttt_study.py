@@ -78,13 +78,20 @@ def curve(run: Path, strategy: str) -> dict[str, Any]:
             "references": references(run)}  # fmt: skip
 
 
-def selection(fixed: Path, best: Path, strategy: str) -> dict[str, Any]:
+def selection(fixed: Path, best: Path, strategy: str, fixed_step: int | None) -> dict[str, Any]:
+    """Compare the fixed run at ``fixed_step`` (default: the best run's last step; a run with
+    constant learning rate evaluated at step k is the k-step run) with the best run's returns."""
     runs = {"fixed": load_rows(fixed, strategy), "best": load_rows(best, strategy)}
     images = sorted(set(runs["fixed"]) & set(runs["best"]))
-    summary = {}
+    if fixed_step is None:
+        fixed_step = runs["best"][images[0]]["evaluations"][-1]["step"]
+    summary: dict[str, Any] = {}
     for name, rows in runs.items():
         raw = [at_step(rows[i], 0) for i in images]
-        out = [at_step(rows[i], returned_step(rows[i])) for i in images]
+        out = [
+            at_step(rows[i], fixed_step if name == "fixed" else returned_step(rows[i]))
+            for i in images
+        ]
         summary[name] = {
             "worse_than_raw": sum(o > r for o, r in zip(out, raw, strict=True)) / len(images),
             "mean_improvement": statistics.mean((r - o) / r for o, r in zip(out, raw, strict=True)),
@@ -92,9 +99,11 @@ def selection(fixed: Path, best: Path, strategy: str) -> dict[str, Any]:
             / statistics.mean(raw),
             "raw_l1_hole": statistics.mean(raw),
             "l1_hole": statistics.mean(out),
-            "chosen_steps": [returned_step(rows[i]) for i in images],
+            "chosen_steps": [
+                fixed_step if name == "fixed" else returned_step(rows[i]) for i in images
+            ],
         }
-    return {"images": images, "summary": summary}
+    return {"images": images, "fixed_step": fixed_step, "summary": summary}
 
 
 def main() -> None:
@@ -105,6 +114,7 @@ def main() -> None:
     s = sub.add_parser("selection")
     s.add_argument("--fixed", type=Path, required=True)
     s.add_argument("--best", type=Path, required=True)
+    s.add_argument("--fixed-step", type=int, help="default: the best run's step count")
     for p in (c, s):
         p.add_argument("--strategy", default="default")
         p.add_argument("--json", type=Path)
@@ -122,8 +132,8 @@ def main() -> None:
         for name, value in report["references"].items():
             print(f"reference {name}: hole L1 {value:.4f}")
     else:
-        report = selection(args.fixed, args.best, args.strategy)
-        print(f"{len(report['images'])} images")
+        report = selection(args.fixed, args.best, args.strategy, args.fixed_step)
+        print(f"{len(report['images'])} images, fixed run at step {report['fixed_step']}")
         print(f"{'run':<8}{'worse than raw':>16}{'mean impr.':>12}{'L1-mean impr.':>15}"
               f"{'raw L1':>9}{'L1':>9}")  # fmt: skip
         for name, r in report["summary"].items():

@@ -6,7 +6,8 @@ small holes. Three modes:
 * ``crop`` (default): holes closer than a gap are grouped (connected components of the dilated
   mask); each group gets a square window around it with as much context again as the group's
   extent on every side (at least the working size), downscaled to the working size when larger.
-  TTT runs per window; only that group's hole pixels are pasted back. Memory is bounded by the
+  TTT runs per window; only that group's hole pixels are pasted back, with a soft seam inside
+  the hole when the window was downscaled (:func:`paste`). Memory is bounded by the
   working size, whatever the photo's size. A small photo (short side up to twice the working
   size) whose holes would need several windows runs once, downscaled, as in ``resize``.
 * ``resize``: one window, the whole photo downscaled so its short side is the working size.
@@ -24,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from tttkit.imageops import smooth_fill
 
 REGION_MODES = ("crop", "resize", "full")
 
@@ -128,16 +131,35 @@ def paste(output: Tensor, fill: Tensor, holes: Tensor, window: Window) -> None:
     """Write ``fill`` (network-size completion of ``window``) into ``output`` at ``holes`` only.
 
     ``holes`` is the window's ``(1, h, w)`` boolean mask of the pixels it is responsible for
-    (:func:`responsible_holes`); the fill is upscaled bicubically when the window was downscaled.
+    (:func:`responsible_holes`). When the window was downscaled, the fill is upscaled
+    bicubically and a soft seam hides the resolution step at the hole's edge: within
+    :func:`seam_width` pixels of the known region the fill fades into a smooth interpolation of
+    the full-resolution known pixels around it. The seam lies inside the hole: known pixels are
+    never written.
     """
     rows, cols = window.slices
+    target = output[:, rows, cols]
     if window.scale < 1.0:
         fill = F.interpolate(
             fill[None], size=(window.height, window.width), mode="bicubic", align_corners=False
         )[0].clamp(0, 1)
-    region = holes
-    target = output[:, rows, cols]
-    target[region.expand_as(target)] = fill[region.expand_as(fill)].to(output.dtype)
+        fill = _soft_seam(fill, target, holes, seam_width(window))
+    target[holes.expand_as(target)] = fill[holes.expand_as(fill)].to(output.dtype)
+
+
+def seam_width(window: Window) -> int:
+    """Photo pixels over which a downscaled window's fill fades in: two network pixels."""
+    return max(1, round(2 / window.scale))
+
+
+def _soft_seam(fill: Tensor, known: Tensor, holes: Tensor, width: int) -> Tensor:
+    """Blend ``fill`` with a smooth fill of ``known`` near the hole's edge (inside the hole)."""
+    hole = holes.to(torch.uint8)[0].numpy()
+    # distance of every hole pixel to the nearest known pixel (1 for the pixels touching it)
+    distance = cv2.distanceTransform(hole, cv2.DIST_L2, 3)
+    weight = torch.from_numpy(np.clip(distance / (width + 1), 0.0, 1.0))[None].to(fill.dtype)
+    smooth = smooth_fill(known[None].to(fill.dtype), holes[None].to(fill.dtype))[0]
+    return weight * fill + (1 - weight) * smooth
 
 
 def describe(window: Window) -> str:

@@ -102,12 +102,14 @@ def test_small_variant_count() -> None:
 
 def test_compact_variant_count() -> None:
     net = attention_net_compact()
-    assert net.config["width"] == 32
+    assert net.config["width"] == 32 and net.config["prefill"] == "smooth"
+    # Residual RGB heads carry no instance norm: 3 heads × 6 parameters fewer than with tanh heads
     assert net.parameter_counts() == {
-        "generator": 3_786_526,
+        "generator": 3_786_508,
         "discriminator": 694_241,
-        "total": 4_480_767,
+        "total": 4_480_749,
     }
+    assert attention_net_compact(prefill="zeros").parameter_counts()["total"] == 4_480_767
 
 
 # -- structure ---------------------------------------------------------------------------------

@@ -104,3 +104,20 @@ print(json.dumps({"regions": len(result.regions), "identical": not bool(changed_
     # The result's two full-size images (raw and finetuned, 144 MB each as float) and the
     # windows' work: well under 1 GB, where TTT at the photo's own size would need tens of GB.
     assert report["adapt_mb"] < 1000, report
+
+
+def test_downscaled_fill_fades_in_over_a_seam_inside_the_hole() -> None:
+    from tttkit.regions import Window, paste, seam_width
+
+    output = torch.zeros(3, 64, 64)  # known pixels: black
+    hole = torch.zeros(1, 64, 64, dtype=torch.bool)
+    hole[:, 16:48, 16:48] = True
+    window = Window(0, 0, 64, 64, 0.5, 1)  # filled at 32², upscaled
+    paste(output, torch.ones(3, 32, 32), hole, window)
+    assert torch.equal(output[:, ~hole[0]], torch.zeros(3, int((~hole).sum())))  # untouched
+    width = seam_width(window)
+    assert width == 4
+    edge, centre = output[:, 16, 32], output[:, 32, 32]
+    assert torch.all(edge < 0.5) and torch.allclose(centre, torch.ones(3))
+    row = output[0, 32, 16:33]
+    assert torch.all(row[1:] >= row[:-1])  # a monotone fade from the edge inwards

@@ -53,9 +53,9 @@ def test_every_image_gets_every_strategy_and_the_reference_rows(
     assert "FID" not in summary["summary"]["none"]["scores"]  # never the plain name
     assert set(set_metrics["values"]["default"]) == {"0", "1", "2"}
     assert summary["pairs"] == 12 and summary["set_metric"] == "FID-VGG16"
-    # the classical peers really fill holes: better than a random untrained network
-    none, telea = summary["summary"]["none"], summary["summary"]["opencv-telea"]
-    assert telea["scores"]["l1_hole"] < none["scores"]["l1_hole"]
+    # the classical peers really fill holes (a black fill would score the holes' mean brightness)
+    for peer in ("opencv-telea", "opencv-ns"):
+        assert summary["summary"][peer]["scores"]["l1_hole"] < 0.15
 
 
 def test_recorded_metrics_are_the_engines(finished: dict[str, Any], dataset) -> None:

@@ -89,10 +89,10 @@ class AttentionNet(Backbone):
             conventions so callers resize to it).
         prefill: ``"zeros"`` (the thesis: holes enter as zeros, RGB heads output tanh images)
             or ``"smooth"``: holes enter filled by :func:`tttkit.imageops.smooth_fill` and every
-            RGB head predicts a correction to that fill (zero at initialisation, clamped to the
-            value range), so an untrained network already returns the membrane fill and
-            training only has to learn what the fill gets wrong. The fill depends on the
-            known pixels only.
+            RGB head predicts a correction to that fill inside the holes (zero at
+            initialisation, clamped to the value range; known pixels are returned as given), so
+            an untrained network already returns the membrane fill and training only has to
+            learn what the fill gets wrong. The fill depends on the known pixels only.
     """
 
     generator: AttentionGenerator
@@ -228,12 +228,19 @@ def attention_net_compact(width: int = 32, **overrides: Any) -> AttentionNet:
     """A narrower network for test-time training on a CPU: the shipped default.
 
     The thesis architecture at ``width`` channels (discriminator included, 4.48 M parameters at
-    width 32), working at 128², with Yang et al.'s auxiliary heads so that pretraining can use
-    the multi-scale structure loss. Width 32 at 128² was chosen by measured step time on a
-    2-core CPU: ~1 s per TTT step of 4 views with the perceptual loss, against ~6.7 s at 256²
-    (``docs/performance.md``).
+    width 32), working at 128², with Yang et al.'s auxiliary gradient heads for the multi-scale
+    structure loss, and ``prefill="smooth"``: holes start as a membrane fill of their
+    surroundings and the network learns corrections to it, which is what let it overtake
+    OpenCV's inpainting within CPU-hours of pretraining (``docs/model-card.md``). Width 32 at
+    128² was chosen by measured step time on a 2-core CPU (``docs/performance.md``).
     """
-    config = {**THESIS_CONFIG, "width": width, "aux_heads": True, "working_size": 128}
+    config = {
+        **THESIS_CONFIG,
+        "width": width,
+        "aux_heads": True,
+        "working_size": 128,
+        "prefill": "smooth",
+    }
     return AttentionNet(**{**config, **overrides})
 
 

@@ -106,8 +106,9 @@ class AttentionGenerator(nn.Module):
         aux_heads: RGB heads on the coarser scales and gradient heads on every scale (Yang et al.'s
             pyramid supervision); without them only the final RGB head exists (the thesis).
         head_norm: instance norm inside the 1×1 heads (the reference has it).
-        residual_rgb: every RGB head predicts a correction added to a base image passed to
-            :meth:`forward` (average-pooled to the coarser scales) instead of a tanh image.
+        residual_rgb: every RGB head predicts a correction added, inside the holes only, to a
+            base image passed to :meth:`forward` (average-pooled to the coarser scales) instead
+            of a tanh image.
     """
 
     def __init__(
@@ -175,8 +176,10 @@ class AttentionGenerator(nn.Module):
             scale_mask = F.max_pool2d(mask, factor) if factor > 1 else mask
             following, rgb, grad = stage(features, scale_mask)
             if rgb is not None and self.residual_rgb:
+                # Corrections inside the holes only: known pixels come back exactly, so no loss
+                # on the background pulls the correction towards zero everywhere.
                 assert base is not None
-                rgb = rgb + (F.avg_pool2d(base, factor) if factor > 1 else base)
+                rgb = (F.avg_pool2d(base, factor) if factor > 1 else base) + rgb * scale_mask
             if grad is not None:
                 gradients.append(grad)
             if following is None:

@@ -47,6 +47,7 @@ def test_every_image_gets_every_strategy_and_the_reference_rows(
     assert np.load(run / "features/_real/a.npy").shape == (1, 512)
     settings = json.loads((run / "run.json").read_text())
     assert settings["size"] == SIZE and settings["order"] == ROWS
+    assert settings["precision"] == "fp32"  # auto on a CPU
     assert settings["fid"]["metric"] == "FID-VGG16"
     set_metrics = json.loads((run / "set_metrics.json").read_text())
     assert set_metrics["metric"] == "FID-VGG16"
@@ -100,7 +101,8 @@ def test_interruptions_lose_nothing_and_resuming_duplicates_nothing(
     code, _, stderr = invoke(*eval_args(dataset, run, vgg_file))
     assert code == 2 and "pass --resume" in stderr
     for change, name in ((["--steps", "3"], "steps"), (["--size", "32"], "size"),
-                         (["--seed", "8"], "seed"), (["--fid", "off"], "fid")):  # fmt: skip
+                         (["--seed", "8"], "seed"), (["--fid", "off"], "fid"),
+                         (["--precision", "bf16"], "precision")):  # fmt: skip
         # a repeated option: the last value counts
         code, _, stderr = invoke(*eval_args(dataset, run, vgg_file, "--resume", *change))
         assert code == 2 and "settings differ" in stderr and name in stderr, stderr
@@ -138,6 +140,8 @@ def test_bad_inputs_fail_before_any_work(dataset, tmp_path: Path) -> None:
     inside = str(dataset["photos"] / "run")
     code, _, stderr = invoke(*[a if a != str(run) else inside for a in args])
     assert code == 2 and "inside the images folder" in stderr
+    code, _, stderr = invoke(*args, "--precision", "half")
+    assert code == 2 and "--precision 'half'" in stderr
     masks = tmp_path / "masks"
     for name in ("a.png", "b.png", "sub/c.png"):
         write_image(masks / name, read_mask(dataset["masks"] / name))

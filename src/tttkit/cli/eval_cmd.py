@@ -135,6 +135,10 @@ def eval_command(
     backbone_options: BackboneOptionsOption = None,
     seed: SeedOption = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    precision: Annotated[
+        str,
+        typer.Option("--precision", help="auto (bf16 on CUDA with bf16, else fp32), fp32, bf16."),
+    ] = "auto",
     perceptual_weights: Annotated[
         Path | None,
         typer.Option(
@@ -157,7 +161,8 @@ def eval_command(
         images=images, masks=masks, out=out, strategies=tuple(strategy), steps=steps,
         eval_every=eval_every, size=size, seed=seed, backbone=backbone, weights=weights,
         backbone_options=tuple(parse_options(backbone_options).items()),
-        device=device, perceptual_weights=perceptual_weights, sets=tuple(sets or ()), fid=fid,
+        device=device, precision=precision, perceptual_weights=perceptual_weights,
+        sets=tuple(sets or ()), fid=fid,
         inception_weights=inception_weights, resume=resume,
     )  # fmt: skip
     context = distributed.start(device)

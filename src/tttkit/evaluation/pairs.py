@@ -76,6 +76,7 @@ class Workspace:
         perceptual_weights: VGG file for strategies with a perceptual loss.
         host: plugin host.
         rank: this process (recorded, for the curious; never affects results).
+        precision: ``auto``, ``fp32`` or ``bf16`` (:mod:`tttkit.execution`).
     """
 
     layout: RunLayout
@@ -85,6 +86,7 @@ class Workspace:
     perceptual_weights: Path | None
     host: PluginHost
     rank: int = 0
+    precision: str = "auto"
 
 
 def _ttt_completions(
@@ -98,7 +100,7 @@ def _ttt_completions(
         inputs.image, inputs.mask, backbone=row.backbone, strategy=row.spec, seed=seed,
         device=space.device, perceptual_weights=space.perceptual_weights, label=inputs.key,
         region="full",  # the image is already at the evaluation size: one run, no windows
-        keep_outputs=True, host=space.host,
+        keep_outputs=True, host=space.host, precision=space.precision,
     )  # fmt: skip
     completions = [e.completed for e in result.evaluations if e.completed is not None]
     steps = [e.step for e in result.evaluations]

@@ -38,6 +38,7 @@ from tttkit.evaluation.pairs import Row, Workspace, run_pair
 from tttkit.evaluation.references import NONE, OPENCV_METHODS
 from tttkit.evaluation.results import Record, append_record, load_records, merge, pair, repair
 from tttkit.evaluation.set_metrics import compute_set_metrics, write_set_metrics
+from tttkit.execution import resolve_precision
 from tttkit.io import InputError, atomic_write_bytes
 from tttkit.plugins import PluginHost, get_host
 from tttkit.pretrain import list_images
@@ -62,6 +63,7 @@ class EvalConfig:
     weights: Path | None = None
     backbone_options: tuple[tuple[str, Any], ...] = ()
     device: str = "auto"
+    precision: str = "auto"
     perceptual_weights: Path | None = None
     sets: tuple[str, ...] = ()
     fid: str = "auto"
@@ -175,6 +177,7 @@ def plan_evaluation(
         raise InputError(f"--size {config.size}: at least 16 pixels")
     if not config.strategies:
         raise InputError("name at least one --strategy to evaluate")
+    dtype = resolve_precision(config.precision, context.device)
     keys = _keys(config)
     rows = _rows(config, host)
     _check_perceptual(rows, config)
@@ -189,6 +192,7 @@ def plan_evaluation(
         "format": FORMAT,
         "size": size,
         "seed": config.seed,
+        "precision": "fp32" if dtype is None else str(dtype).removeprefix("torch."),
         "preprocess": PREPROCESS,
         "order": [r.name for r in rows],
         "rows": {r.name: r.describe() for r in rows},
@@ -200,7 +204,7 @@ def plan_evaluation(
     }  # fmt: skip
     space = Workspace(
         RunLayout(config.out), config.seed, fid, context.device, config.perceptual_weights,
-        host, context.rank,
+        host, context.rank, config.precision,
     )  # fmt: skip
     return Plan(config, size, keys, rows, settings, space, context)
 

@@ -12,26 +12,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from step_speed import step_setup
-
-from tttkit.engine import _train_step
-
-
-def step(setup: dict, dtype: torch.dtype | None) -> float:
-    started = time.perf_counter()
-    _train_step(
-        setup["net"], setup["image"], setup["mask"], setup["forbidden"], setup["spec"],
-        setup["parts"], setup["generator"], setup["perceptual"],
-        lambda v, h: setup["net"].generate(v, h).image, setup["opt_g"], setup["opt_d"],
-        setup["adversarial"], dtype,
-    )  # fmt: skip
-    return time.perf_counter() - started
+from step_speed import one_step, step_setup
 
 
 def main() -> None:
@@ -52,10 +38,10 @@ def main() -> None:
     }
     times: dict[str, list[float]] = {name: [] for name in options}
     for setup, dtype in options.values():
-        step(setup, dtype)  # warm-up
+        one_step(setup, dtype)  # warm-up
     for _ in range(args.rounds):
         for name, (setup, dtype) in options.items():
-            times[name].append(step(setup, dtype))
+            times[name].append(one_step(setup, dtype))
     base = statistics.median(times["fp32"])
     print(f"{args.backbone}, {args.size}², batch {args.batch}, {torch.get_num_threads()} threads")
     for name, values in times.items():

@@ -87,15 +87,15 @@ def step_setup(name: str, size: int, batch: int, strategy: str, **options: objec
     }
 
 
-def one_step(s: dict) -> float:
-    """Time one full engine step."""
+def one_step(s: dict, dtype: torch.dtype | None = None) -> float:
+    """Time one full engine step (``dtype``: autocast precision, ``None`` for fp32)."""
     from tttkit.engine import _train_step
 
     started = time.perf_counter()
     _train_step(
         s["net"], s["image"], s["mask"], s["forbidden"], s["spec"], s["parts"], s["generator"],
         s["perceptual"], lambda v, h: s["net"].generate(v, h).image, s["opt_g"], s["opt_d"],
-        s["adversarial"],
+        s["adversarial"], dtype,
     )  # fmt: skip
     return time.perf_counter() - started
 

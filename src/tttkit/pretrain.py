@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tttkit.backbone import Backbone
-from tttkit.checkpoint import load_weights, save_backbone
+from tttkit.checkpoint import load_weights, read_metadata, save_backbone
 from tttkit.config import LossSpec
 from tttkit.execution import no_weight_grads
 from tttkit.io import IMAGE_SUFFIXES, InputError, atomic_write_bytes, read_image
@@ -199,8 +199,6 @@ def best_path(out: Path) -> Path:
 def _best_score(path: Path) -> float:
     if not path.is_file():
         return float("inf")
-    from tttkit.checkpoint import read_metadata
-
     return float(
         json.loads(read_metadata(path).get("tttkit.pretrain.validation", "{}")).get(
             "l1_hole", float("inf")

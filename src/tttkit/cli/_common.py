@@ -51,6 +51,12 @@ SetOption = Annotated[
     typer.Option("--set", help="Override any field: path.to.field=value (JSON value). Repeatable."),
 ]
 
+PrecisionOption = Annotated[
+    str,
+    typer.Option(
+        "--precision", help="auto (bf16 autocast on CUDA with bf16, else fp32), fp32, bf16."
+    ),
+]
 BackboneOptionsOption = Annotated[
     list[str] | None,
     typer.Option(

@@ -21,6 +21,7 @@ from rich.table import Table
 from tttkit.cli._common import (
     BackboneOptionsOption,
     JsonOption,
+    PrecisionOption,
     SetOption,
     parse_options,
     print_json,
@@ -135,10 +136,7 @@ def eval_command(
     backbone_options: BackboneOptionsOption = None,
     seed: SeedOption = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
-    precision: Annotated[
-        str,
-        typer.Option("--precision", help="auto (bf16 on CUDA with bf16, else fp32), fp32, bf16."),
-    ] = "auto",
+    precision: PrecisionOption = "auto",
     perceptual_weights: Annotated[
         Path | None,
         typer.Option(

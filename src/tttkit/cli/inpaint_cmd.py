@@ -18,6 +18,7 @@ from tttkit.cli._common import (
     JsonOption,
     LrOption,
     MaskOption,
+    PrecisionOption,
     SetOption,
     StepsOption,
     parse_options,
@@ -49,12 +50,7 @@ def inpaint_command(
     weights: Annotated[Path | None, typer.Option("--weights", help="Backbone checkpoint.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
-    precision: Annotated[
-        str,
-        typer.Option(
-            "--precision", help="auto (bf16 autocast on CUDA with bf16, else fp32), fp32, bf16."
-        ),
-    ] = "auto",
+    precision: PrecisionOption = "auto",
     channels_last: Annotated[
         bool, typer.Option("--channels-last", help="Channels-last memory layout (some GPUs).")
     ] = False,

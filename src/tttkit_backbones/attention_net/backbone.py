@@ -167,21 +167,14 @@ class AttentionNet(Backbone):
         ending at full size); both tuples are empty without ``aux_heads``.
         """
         mask = mask.to(image.dtype)
-        if self.prefill == "zeros":
-            rgb, pyramid, gradients = self.generator(
-                build_input(image, mask, self.edge_sigma), mask
-            )
-            return GeneratorOutput(image=rgb, pyramid=tuple(pyramid), gradients=tuple(gradients))
-        with torch.no_grad():
-            base = smooth_fill(image, mask)
+        base = None
+        if self.prefill == "smooth":
+            with torch.no_grad():
+                base = smooth_fill(image, mask)
         rgb, pyramid, gradients = self.generator(
             build_input(image, mask, self.edge_sigma, fill=base), mask, base
         )
-        return GeneratorOutput(
-            image=rgb.clamp(-1.0, 1.0),
-            pyramid=tuple(p.clamp(-1.0, 1.0) for p in pyramid),
-            gradients=tuple(gradients),
-        )
+        return GeneratorOutput(image=rgb, pyramid=tuple(pyramid), gradients=tuple(gradients))
 
     def native_discriminate(self, image: Tensor) -> Tensor:
         """Patch logits for an RGB image in ``[-1, 1]``."""

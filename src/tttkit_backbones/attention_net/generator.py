@@ -107,8 +107,8 @@ class AttentionGenerator(nn.Module):
             pyramid supervision); without them only the final RGB head exists (the thesis).
         head_norm: instance norm inside the 1×1 heads (the reference has it).
         residual_rgb: every RGB head predicts a correction added, inside the holes only, to a
-            base image passed to :meth:`forward` (average-pooled to the coarser scales) instead
-            of a tanh image.
+            base image passed to :meth:`forward` (average-pooled to the coarser scales; the sum
+            clamped to ``[-1, 1]``) instead of a tanh image.
     """
 
     def __init__(
@@ -179,7 +179,8 @@ class AttentionGenerator(nn.Module):
                 # Corrections inside the holes only: known pixels come back exactly, so no loss
                 # on the background pulls the correction towards zero everywhere.
                 assert base is not None
-                rgb = (F.avg_pool2d(base, factor) if factor > 1 else base) + rgb * scale_mask
+                base_s = F.avg_pool2d(base, factor) if factor > 1 else base
+                rgb = (base_s + rgb * scale_mask).clamp(-1.0, 1.0)
             if grad is not None:
                 gradients.append(grad)
             if following is None:

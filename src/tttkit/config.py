@@ -179,6 +179,11 @@ class StrategySpec:
             that region out of training, like the user's holes.
         early_stop: stop after this many evaluations without a better validation score
             (0: never); holds the validation region out too.
+        refit: with ``select="best"``, rerun the chosen number of steps on the whole known
+            region (validation region included) to make the output; the held-out run only
+            decides. Up to twice the training time.
+        weight_average: decay of an exponential moving average of the finetuned weights
+            (:mod:`tttkit.averaging`); evaluations and the output use the average. 0: off.
     """
 
     name: str
@@ -198,6 +203,8 @@ class StrategySpec:
     backbone: str | None = None
     select: str = "last"
     early_stop: int = 0
+    refit: bool = False
+    weight_average: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_every", "hole_margin", "early_stop"):
@@ -208,6 +215,10 @@ class StrategySpec:
                 )
         if self.batch_size < 1 or self.eval_every < 1:
             raise SpecError(f"{self.name}: batch_size and eval_every must be at least 1")
+        if not 0.0 <= self.weight_average < 1.0:
+            raise SpecError(
+                f"{self.name}: weight_average must lie in [0, 1), got {self.weight_average!r}"
+            )
 
     def derive(
         self, name: str, description: str, changes: Mapping[str, Any] | None = None

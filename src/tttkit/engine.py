@@ -11,7 +11,9 @@ the current network fills the real holes.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from tttkit.augment import AugmentPipeline
+from tttkit.averaging import WeightAverage
 from tttkit.backbone import Backbone
 from tttkit.components import FillContext, MaskSamplingError
 from tttkit.config import StrategySpec
@@ -202,7 +205,58 @@ def finetune(
         precision: ``"auto"`` (bf16 autocast on a CUDA device with bf16, else fp32), ``"fp32"``
             or ``"bf16"`` (:mod:`tttkit.execution`).
         channels_last: run the networks in channels-last memory layout.
+
+    With ``spec.select == "best"`` and ``spec.refit``, the run that held out the validation
+    region only chooses how many steps to train; when it chooses more than none, a second run of
+    that many steps on the whole known region (same seed) makes the output, so the held-out
+    region costs the output no context (``Result.selection["refit"]``).
     """
+    options: dict[str, Any] = dict(
+        ground_truth=ground_truth, seed=seed, device=device, perceptual=perceptual,
+        show_progress=show_progress, keep_outputs=keep_outputs, host=host, precision=precision,
+        channels_last=channels_last,
+    )  # fmt: skip
+    probe = _run(backbone, image, mask, spec, label=label, **options)
+    chosen = (probe.selection or {}).get("chosen_step") or 0
+    if not (spec.refit and (probe.selection or {}).get("rule") == "best" and chosen > 0):
+        return probe
+    refit_spec = dataclasses.replace(spec, steps=chosen, select="last", early_stop=0)
+    refit = _run(backbone, image, mask, refit_spec, label=f"{label} (refit)", **options)
+    return _refitted(probe, refit, spec)
+
+
+def _refitted(probe: Result, refit: Result, spec: StrategySpec) -> Result:
+    """The refit run's output, with the probe's decision (and its own curve) in the selection."""
+    selection = dict(probe.selection or {})
+    selection["refit"] = {
+        "steps": selection["chosen_step"],
+        "validation_run": [{"step": e.step, **e.metrics} for e in probe.evaluations],
+    }
+    seconds = {k: probe.seconds[k] + refit.seconds[k] for k in ("setup", "finetune", "total")}
+    return dataclasses.replace(
+        refit, strategy=spec, seconds=seconds, selection=selection,
+        notices=[*probe.notices, *refit.notices],
+    )  # fmt: skip
+
+
+def _run(
+    backbone: Backbone,
+    image: Tensor,
+    mask: Tensor,
+    spec: StrategySpec,
+    *,
+    ground_truth: Tensor | None,
+    seed: int,
+    device: str | torch.device,
+    perceptual: nn.Module | None,
+    show_progress: bool,
+    label: str,
+    keep_outputs: bool,
+    host: PluginHost | None,
+    precision: str,
+    channels_last: bool,
+) -> Result:
+    """One run of :func:`finetune`: train, evaluate, select by ``spec.select``."""
     started = time.perf_counter()
     host = host or get_host()
     check_strategy(spec, host)
@@ -242,6 +296,7 @@ def finetune(
         else []
     )
     opt_g, opt_d = _optimizer(spec, g_params), _optimizer(spec, d_params)
+    average = WeightAverage(g_params, spec.weight_average) if spec.weight_average > 0 else None
     # Self-validation (thesis §4.7.2's "choose raw or finetuned", decided from the image itself):
     # a region V shaped like the holes is held out like them and scored at every evaluation.
     region, hidden, rule, notices = None, user_mask, spec.select, []
@@ -257,12 +312,15 @@ def finetune(
     forbidden = dilate(hidden, spec.hole_margin)
     selector = Selector(rule, spec.early_stop if region is not None else 0)
 
+    def averaged() -> contextlib.AbstractContextManager[None]:
+        return average.applied() if average is not None else contextlib.nullcontext()
+
     def fill_holes() -> tuple[Tensor, Tensor | None]:
         """The real holes filled, and (with a validation region) the fill of U ∪ V, in one
         batched pass."""
         masks = user_mask if region is None else torch.cat((user_mask, hidden))
         net.eval()
-        with torch.inference_mode(), autocast(device, dtype):
+        with averaged(), torch.inference_mode(), autocast(device, dtype):
             out = net.generate(image.expand(len(masks), -1, -1, -1), masks).image.float()
         net.train()
         completed = out * masks + image * (1 - masks)
@@ -305,6 +363,8 @@ def finetune(
                 net, image, hidden, forbidden, spec, parts, generator, perceptual,
                 predict, opt_g, opt_d, adversarial, dtype,
             )  # fmt: skip
+            if average is not None:
+                average.update()
             metrics = None
             if step % spec.eval_every == 0 or step == spec.steps:
                 completed, validation_fill = fill_holes()
@@ -319,6 +379,8 @@ def finetune(
                 stopped_at = step
                 break
         finetune_seconds = time.perf_counter() - started - setup_seconds
+        if average is not None:
+            average.commit()  # the returned network is the one that made the evaluated fills
         result = Result(
             raw=raw[0].detach().cpu(),
             finetuned=selector.chosen()[1][0].detach().cpu(),

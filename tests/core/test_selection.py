@@ -16,14 +16,14 @@ from tttkit.validation import Selector, validation_region
 
 
 class Oracle(Backbone):
-    """Fills every hole perfectly at step 0: its output is the true image plus a learnable
-    colour offset that starts at 0. Training on translated views pulls the offset away from 0,
-    so training can only hurt."""
+    """Its output is the true image plus a learnable colour offset (0 unless given): at 0 it
+    fills every hole perfectly, and training on translated views pulls the offset away from 0,
+    so training can only hurt. Started off 0, plain training pulls it back: training helps."""
 
-    def __init__(self, truth: torch.Tensor) -> None:
+    def __init__(self, truth: torch.Tensor, offset: float = 0.0) -> None:
         super().__init__(Conventions(value_range=(0.0, 1.0), working_size=64), {})
         self.generator = nn.Module()
-        self.generator.offset = nn.Parameter(torch.zeros(1, 3, 1, 1))
+        self.generator.offset = nn.Parameter(torch.full((1, 3, 1, 1), offset))
         self.register_buffer("truth", truth[None])
 
     def native_generate(self, image: torch.Tensor, mask: torch.Tensor) -> GeneratorOutput:
@@ -52,6 +52,35 @@ def test_best_picks_step_zero_when_training_only_hurts() -> None:
     assert min(scores[1:]) > scores[0]  # training made the held-out region worse
     assert last.selection["chosen_step"] == 4 and last.selection["validation"] == []
     assert last.metrics()["l1_hole"] > best.metrics(0)["l1_hole"]  # and the true holes too
+
+
+def helpful(select: str, refit: bool = False, steps: int = 4):
+    """Plain views: every step moves an offset oracle towards the truth."""
+    return override(
+        get_strategy("baseline"), steps=steps, select=select, augment="none",
+        sets=["losses.perceptual=0", "optim.lr=0.02", "eval_every=2", f"refit={str(refit).lower()}"],
+    )  # fmt: skip
+
+
+def test_refit_reruns_the_chosen_steps_on_the_whole_known_region() -> None:
+    image, mask = photo_and_mask()
+    refit = finetune(Oracle(image, 0.2), image, mask, helpful("best", refit=True))
+    probe = finetune(Oracle(image, 0.2), image, mask, helpful("best"))
+    plain = finetune(Oracle(image, 0.2), image, mask, helpful("last"))
+    assert probe.selection["chosen_step"] == 4 and refit.selection["refit"]["steps"] == 4
+    assert refit.selection["validation"] == probe.selection["validation"]
+    # The output is a plain run's of the chosen length, not the held-out run's.
+    assert torch.equal(refit.finetuned, plain.finetuned)
+    assert [r.step for r in refit.history] == [1, 2, 3, 4]
+    assert refit.seconds["total"] > plain.seconds["total"]
+
+
+def test_refit_is_skipped_when_the_raw_network_is_chosen() -> None:
+    image, mask = photo_and_mask()
+    spec = override(destructive("best"), sets=["refit=true"])
+    result = finetune(Oracle(image), image, mask, spec)
+    assert result.selection["chosen_step"] == 0 and "refit" not in result.selection
+    assert torch.equal(result.finetuned, result.raw)
 
 
 def test_early_stop_ends_the_run() -> None:

@@ -41,7 +41,7 @@ def test_engine_evaluates_and_returns_the_averaged_weights() -> None:
     live = plain.network.generator.offset.detach()
     lagging = averaged.network.generator.offset.detach()
     # Training walks the offset from 0.2 towards 0; the average lags behind the walk.
-    assert torch.all((0.0 < live) & (live < lagging) & (lagging < 0.2))
+    assert torch.all((live > 0.0) & (live < lagging) & (lagging < 0.2))
     filled = (image + lagging[0]) * mask + image * (1 - mask)
     assert torch.allclose(averaged.finetuned, filled, atol=1e-5)
     with pytest.raises(SpecError, match="weight_average"):

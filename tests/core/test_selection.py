@@ -58,7 +58,7 @@ def helpful(select: str, refit: bool = False, steps: int = 4):
     """Plain views: every step moves an offset oracle towards the truth."""
     return override(
         get_strategy("baseline"), steps=steps, select=select, augment="none",
-        sets=["losses.perceptual=0", "optim.lr=0.02", "eval_every=2", f"refit={str(refit).lower()}"],
+        sets=["losses.perceptual=0", "optim.lr=0.02", "eval_every=2", f"refit={refit}".lower()],
     )  # fmt: skip
 
 

@@ -7,8 +7,9 @@ evaluation step of every image) and prints tables, plus JSON with ``--json``.
     python benchmarks/ttt_study.py curve RUN [--strategy default]
 
     # fixed-step (a run with --set select=last) against self-validated selection (select=best):
-    # share of images whose output is worse than the raw network's, and mean improvement
-    python benchmarks/ttt_study.py selection --fixed RUN_LAST --best RUN_BEST [--strategy default]
+    # share of images whose output is worse than the raw network's, and mean improvement;
+    # several pairs of runs (one per seed) are pooled
+    python benchmarks/ttt_study.py selection --fixed LAST_S0 LAST_S1 --best BEST_S0 BEST_S1
 
 Improvement of an image is ``(raw − output) / raw`` of its hole L1; "mean improvement" is the
 mean of that over images, and "L1-mean improvement" compares the means of hole L1 instead.
@@ -78,32 +79,61 @@ def curve(run: Path, strategy: str) -> dict[str, Any]:
             "references": references(run)}  # fmt: skip
 
 
-def selection(fixed: Path, best: Path, strategy: str, fixed_step: int | None) -> dict[str, Any]:
-    """Compare the fixed run at ``fixed_step`` (default: the best run's last step; a run with
-    constant learning rate evaluated at step k is the k-step run) with the best run's returns."""
-    runs = {"fixed": load_rows(fixed, strategy), "best": load_rows(best, strategy)}
-    images = sorted(set(runs["fixed"]) & set(runs["best"]))
+def selection(
+    fixed: list[Path],
+    best: list[Path],
+    strategy: str,
+    fixed_step: int | None,
+    refit_from_fixed: bool = False,
+) -> dict[str, Any]:
+    """Compare fixed runs at ``fixed_step`` with best runs' returns, pairing ``fixed[i]`` with
+    ``best[i]`` (e.g. one pair per seed) and pooling the pairs.
+
+    ``fixed_step`` defaults to the step count of the best runs (the last step of their
+    validation curves); a run with constant learning rate evaluated at step k is the k-step run.
+    With ``refit_from_fixed`` the best runs are read as probes of ``refit``: the output is the
+    fixed run (same seed) at the probe's chosen step, which is exactly what the refit computes.
+    """
+    if len(fixed) != len(best):
+        raise SystemExit("--fixed and --best need as many runs each (one pair per seed)")
+    pairs = [
+        (load_rows(f, strategy), load_rows(b, strategy)) for f, b in zip(fixed, best, strict=True)
+    ]
     if fixed_step is None:
-        fixed_step = runs["best"][images[0]]["evaluations"][-1]["step"]
+        fixed_step = max(validated_steps(row) for _, rows in pairs for row in rows.values())
+    outcomes: dict[str, list[tuple[float, float, int]]] = {"fixed": [], "best": []}
+    images = []
+    for index, (fixed_rows, best_rows) in enumerate(pairs):
+        for image in sorted(set(fixed_rows) & set(best_rows)):
+            images.append(f"{image}#{index}" if len(pairs) > 1 else image)
+            row = fixed_rows[image]
+            outcomes["fixed"].append((at_step(row, 0), at_step(row, fixed_step), fixed_step))
+            step = returned_step(best_rows[image])
+            row = fixed_rows[image] if refit_from_fixed else best_rows[image]
+            outcomes["best"].append((at_step(row, 0), at_step(row, step), step))
     summary: dict[str, Any] = {}
-    for name, rows in runs.items():
-        raw = [at_step(rows[i], 0) for i in images]
-        out = [
-            at_step(rows[i], fixed_step if name == "fixed" else returned_step(rows[i]))
-            for i in images
-        ]
+    for name, rows in outcomes.items():
+        raw, out = [r for r, _, _ in rows], [o for _, o, _ in rows]
         summary[name] = {
-            "worse_than_raw": sum(o > r for o, r in zip(out, raw, strict=True)) / len(images),
-            "mean_improvement": statistics.mean((r - o) / r for o, r in zip(out, raw, strict=True)),
+            "worse_than_raw": sum(o > r for r, o, _ in rows) / len(rows),
+            "worse_count": sum(o > r for r, o, _ in rows),
+            "mean_improvement": statistics.mean((r - o) / r for r, o, _ in rows),
             "l1_mean_improvement": (statistics.mean(raw) - statistics.mean(out))
             / statistics.mean(raw),
             "raw_l1_hole": statistics.mean(raw),
             "l1_hole": statistics.mean(out),
-            "chosen_steps": [
-                fixed_step if name == "fixed" else returned_step(rows[i]) for i in images
-            ],
+            "chosen_steps": [step for _, _, step in rows],
+            "improvements": [(r - o) / r for r, o, _ in rows],
         }
     return {"images": images, "fixed_step": fixed_step, "summary": summary}
+
+
+def validated_steps(record: dict[str, Any]) -> int:
+    """How many steps a best run trained before choosing (its validation curve's last step)."""
+    selection = record.get("selection") or {}
+    curve = selection.get("validation") or record["evaluations"]
+    last = curve[-1]
+    return int(last[0] if isinstance(last, list) else last["step"])
 
 
 def main() -> None:
@@ -112,9 +142,13 @@ def main() -> None:
     c = sub.add_parser("curve")
     c.add_argument("run", type=Path)
     s = sub.add_parser("selection")
-    s.add_argument("--fixed", type=Path, required=True)
-    s.add_argument("--best", type=Path, required=True)
+    s.add_argument("--fixed", type=Path, nargs="+", required=True)
+    s.add_argument("--best", type=Path, nargs="+", required=True)
     s.add_argument("--fixed-step", type=int, help="default: the best run's step count")
+    s.add_argument(
+        "--refit-from-fixed", action="store_true",
+        help="best runs made without refit: take the refit's output from the fixed run",
+    )  # fmt: skip
     for p in (c, s):
         p.add_argument("--strategy", default="default")
         p.add_argument("--json", type=Path)
@@ -132,13 +166,16 @@ def main() -> None:
         for name, value in report["references"].items():
             print(f"reference {name}: hole L1 {value:.4f}")
     else:
-        report = selection(args.fixed, args.best, args.strategy, args.fixed_step)
-        print(f"{len(report['images'])} images, fixed run at step {report['fixed_step']}")
+        report = selection(
+            args.fixed, args.best, args.strategy, args.fixed_step, args.refit_from_fixed
+        )
+        print(f"{len(report['images'])} image runs, fixed run at step {report['fixed_step']}")
         print(f"{'run':<8}{'worse than raw':>16}{'mean impr.':>12}{'L1-mean impr.':>15}"
               f"{'raw L1':>9}{'L1':>9}")  # fmt: skip
         for name, r in report["summary"].items():
             print(
-                f"{name:<8}{r['worse_than_raw']:>16.0%}{r['mean_improvement']:>12.1%}"
+                f"{name:<8}{r['worse_count']:>5} ({r['worse_than_raw']:>4.0%})    "
+                f"{r['mean_improvement']:>12.1%}"
                 f"{r['l1_mean_improvement']:>15.1%}{r['raw_l1_hole']:>9.4f}{r['l1_hole']:>9.4f}"
             )
         print("chosen steps (best):", report["summary"]["best"]["chosen_steps"])

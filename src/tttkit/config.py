@@ -179,6 +179,9 @@ class StrategySpec:
             that region out of training, like the user's holes.
         early_stop: stop after this many evaluations without a better validation score
             (0: never); holds the validation region out too.
+        validation_fraction: the share of the image the validation region may take at most.
+        validation_copies: how many moved copies of the holes make up the validation region
+            (sharing ``validation_fraction``).
         refit: with ``select="best"``, rerun the chosen number of steps on the whole known
             region (validation region included) to make the output; the held-out run only
             decides. Up to twice the training time.
@@ -203,11 +206,20 @@ class StrategySpec:
     backbone: str | None = None
     select: str = "last"
     early_stop: int = 0
+    validation_fraction: float = 0.1
+    validation_copies: int = 1
     refit: bool = False
     weight_average: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "eval_every", "hole_margin", "early_stop"):
+        for name in (
+            "steps",
+            "batch_size",
+            "eval_every",
+            "hole_margin",
+            "early_stop",
+            "validation_copies",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise SpecError(
@@ -215,6 +227,13 @@ class StrategySpec:
                 )
         if self.batch_size < 1 or self.eval_every < 1:
             raise SpecError(f"{self.name}: batch_size and eval_every must be at least 1")
+        if self.validation_copies < 1:
+            raise SpecError(f"{self.name}: validation_copies must be at least 1")
+        if not 0.0 < self.validation_fraction <= 0.5:
+            raise SpecError(
+                f"{self.name}: validation_fraction must lie in (0, 0.5], "
+                f"got {self.validation_fraction!r}"
+            )
         if not 0.0 <= self.weight_average < 1.0:
             raise SpecError(
                 f"{self.name}: weight_average must lie in [0, 1), got {self.weight_average!r}"

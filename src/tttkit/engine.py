@@ -303,7 +303,10 @@ def _run(
     if spec.select != "last" or spec.early_stop > 0:
         region_generator = torch.Generator().manual_seed(seed + 1)
         try:
-            region = validation_region(user_mask, region_generator, margin=spec.hole_margin)
+            region = validation_region(
+                user_mask, region_generator, margin=spec.hole_margin,
+                max_fraction=spec.validation_fraction, copies=spec.validation_copies,
+            )  # fmt: skip
             hidden = torch.maximum(user_mask, region)
         except MaskSamplingError:
             rule = "last"

@@ -26,20 +26,41 @@ def validation_region(
     *,
     margin: int,
     max_fraction: float = 0.1,
+    copies: int = 1,
     tries: int = 64,
 ) -> Tensor:
-    """Draw V for a user mask ``(1, 1, H, W)``: a moved copy of U in the known region.
+    """Draw V for a user mask ``(1, 1, H, W)``: moved copies of U in the known region.
 
-    The copy is flipped/turned at random and translated so that it does not come within
-    ``2·margin`` pixels of U; if U is larger than ``max_fraction`` of the image, the copy is cut
-    to a window of about that area around its centre, so V never eats most of the context.
+    Each copy is flipped/turned at random and translated so that it does not come within
+    ``2·margin`` pixels of U or of the copies before it. ``copies`` copies share ``max_fraction``
+    of the image: if U is larger than its share, a copy is cut to a window of about that area
+    around its centre, so V never eats most of the context. Several copies spread V over more
+    of the image's content, which steadies its score.
 
     Raises:
         MaskSamplingError: no placement keeps V away from U (the known region is too small).
     """
-    height, width = user_mask.shape[-2:]
-    keep_out = dilate(user_mask, 2 * max(margin, 1))
-    shape = _shrink(user_mask, max_fraction)
+    if copies < 1:
+        raise ValueError(f"copies must be at least 1, got {copies}")
+    shape = _shrink(user_mask, max_fraction / copies)
+    region = torch.zeros_like(user_mask)
+    for _ in range(copies):
+        keep_out = dilate(torch.maximum(user_mask, region), 2 * max(margin, 1))
+        placed = _place(shape, keep_out, generator, tries)
+        if placed is None:
+            break
+        region = torch.maximum(region, placed)
+    if region.sum() == 0:
+        raise MaskSamplingError("no room for a validation region away from the holes")
+    return region
+
+
+def _place(
+    shape: Tensor, keep_out: Tensor, generator: torch.Generator, tries: int
+) -> Tensor | None:
+    """``shape`` flipped and moved at random outside ``keep_out``: the first placement keeping
+    half its area, else the largest one found (``None`` if none keeps any)."""
+    height, width = shape.shape[-2:]
     best, best_area = None, 0.0
     for _ in range(tries):
         candidate = shape
@@ -56,8 +77,6 @@ def validation_region(
             return candidate
         if area > best_area:
             best, best_area = candidate, area
-    if best is None or best_area == 0:
-        raise MaskSamplingError("no room for a validation region away from the holes")
     return best
 
 

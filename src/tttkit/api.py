@@ -28,7 +28,7 @@ DEFAULT_STRATEGY = "default"
 
 OVERRIDE_KEYS = (
     "steps", "lr", "batch_size", "finetune_mask", "filler", "augment", "freeze", "select",
-    "early_stop", "sets",
+    "early_stop", "refit", "sets",
 )  # fmt: skip
 
 
@@ -140,8 +140,8 @@ def adapt(
         precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` (:mod:`tttkit.execution`).
         channels_last: run the networks in channels-last memory layout.
         **overrides: ``steps``, ``lr``, ``batch_size``, ``finetune_mask``, ``filler``,
-            ``augment``, ``freeze``, ``select``, ``early_stop``, ``sets`` — as the CLI flags of
-            the same names.
+            ``augment``, ``freeze``, ``select``, ``early_stop``, ``refit``, ``sets`` — as the CLI
+            flags of the same names.
 
     Returns:
         a :class:`tttkit.engine.Result` with the raw and finetuned completions.

@@ -97,9 +97,13 @@ class Result:
     regions: list[dict[str, Any]] | None = None
 
     def metrics(self, step: int | None = None) -> dict[str, float]:
-        """Metrics at ``step`` (default: the last evaluation); empty without ground truth."""
+        """Metrics at ``step`` (default: of the returned output — the chosen step, else the last
+        evaluation); empty without ground truth."""
         if not self.evaluations:
             return {}
+        chosen = (self.selection or {}).get("chosen_step")
+        if step is None and self.regions is None and chosen is not None:
+            step = chosen
         if step is None:
             return self.evaluations[-1].metrics
         return next((e.metrics for e in self.evaluations if e.step == step), {})

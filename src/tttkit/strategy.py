@@ -71,6 +71,7 @@ def override(
     freeze: str | None = None,
     select: str | None = None,
     early_stop: int | None = None,
+    refit: bool | None = None,
     sets: Iterable[str] = (),
     host: PluginHost | None = None,
 ) -> StrategySpec:
@@ -91,6 +92,8 @@ def override(
         changes["select"] = select
     if early_stop is not None:
         changes["early_stop"] = early_stop
+    if refit is not None:
+        changes["refit"] = refit
     components = (("finetune_mask", finetune_mask), ("filler", filler), ("freeze", freeze))
     for field_name, value in components:
         if value is not None:

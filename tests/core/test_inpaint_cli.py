@@ -39,10 +39,12 @@ def test_inpaint_writes_outputs_and_reports_json(files: dict[str, Path], tmp_pat
     code, stdout, _ = invoke(
         str(files["image"]), "--mask", str(files["mask"]), "--weights", str(files["weights"]),
         "--steps", "2", "--out", str(out), "--save-raw", str(raw), "--ground-truth",
-        str(files["image"]), "--device", "cpu", "--json",
+        str(files["image"]), "--device", "cpu", "--json", "--refit",
     )  # fmt: skip
     assert code == 0, stdout
     summary = json.loads(stdout)
+    selection = summary["selection"]  # a chosen step > 0 was rerun on the whole known region
+    assert ("refit" in selection) == (selection["chosen_step"] > 0)
     assert summary["output"] == str(out) and summary["steps"] == 2
     assert summary["strategy"] == "default"
     assert set(summary["metrics"]["raw"]) == {"l1", "psnr", "ssim", "l1_hole"}

@@ -52,6 +52,7 @@ def test_best_picks_step_zero_when_training_only_hurts() -> None:
     assert min(scores[1:]) > scores[0]  # training made the held-out region worse
     assert last.selection["chosen_step"] == 4 and last.selection["validation"] == []
     assert last.metrics()["l1_hole"] > best.metrics(0)["l1_hole"]  # and the true holes too
+    assert best.metrics() == best.metrics(0)  # the returned output's metrics
 
 
 def helpful(select: str, refit: bool = False, steps: int = 4):

@@ -78,6 +78,15 @@ def inpaint_command(
         int | None,
         typer.Option("--early-stop", min=0, help="Stop after N evaluations without improvement."),
     ] = None,
+    refit: Annotated[
+        bool | None,
+        typer.Option(
+            "--refit/--no-refit",
+            help="With --select best: rerun the chosen step count on the whole known region "
+            "[default: the strategy's].",
+            show_default=False,
+        ),
+    ] = None,
     region: Annotated[
         str,
         typer.Option(
@@ -119,8 +128,8 @@ def inpaint_command(
         region=region, backbone_options=parse_options(backbone_options), precision=precision,
         channels_last=channels_last,
         label=image.name, steps=steps, lr=lr, batch_size=batch_size, finetune_mask=finetune_mask,
-        filler=filler,
-        augment=augment, freeze=freeze, select=select, early_stop=early_stop, sets=sets or (),
+        filler=filler, augment=augment, freeze=freeze, select=select, early_stop=early_stop,
+        refit=refit, sets=sets or (),
     )  # fmt: skip
     for notice in result.notices:
         stderr.print(f"[yellow]notice:[/] {notice}")

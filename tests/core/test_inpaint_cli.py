@@ -39,7 +39,7 @@ def test_inpaint_writes_outputs_and_reports_json(files: dict[str, Path], tmp_pat
     code, stdout, _ = invoke(
         str(files["image"]), "--mask", str(files["mask"]), "--weights", str(files["weights"]),
         "--steps", "2", "--out", str(out), "--save-raw", str(raw), "--ground-truth",
-        str(files["image"]), "--device", "cpu", "--json", "--refit",
+        str(files["image"]), "--device", "cpu", "--json", "--select", "best", "--refit",
     )  # fmt: skip
     assert code == 0, stdout
     summary = json.loads(stdout)

@@ -68,12 +68,14 @@ def inpaint_command(
         ),
     ] = None,
     select: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--select",
-            help="Output to return: best (scored on a held-out part of the image), last, raw.",
+            help="Output to return: best (scored on a held-out part of the image), last, raw "
+            "[default: the strategy's].",
+            show_default=False,
         ),
-    ] = "best",
+    ] = None,
     early_stop: Annotated[
         int | None,
         typer.Option("--early-stop", min=0, help="Stop after N evaluations without improvement."),

@@ -76,7 +76,8 @@ class Result:
         strategy: the spec that ran, after overrides.
         seed: the seed that makes the run reproducible.
         notices: things the user should know (e.g. an empty mask).
-        network: the finetuned copy of the backbone (``None`` when nothing was trained).
+        network: the finetuned copy of the backbone that made ``finetuned`` (its weights at the
+            chosen step; ``None`` when nothing was trained).
         selection: how ``finetuned`` was chosen: the rule, the chosen step, the validation
             curve ``[[step, score], …]`` (empty when no region was held out) and the step at
             which the run stopped early (``None`` if it ran to the end).
@@ -333,12 +334,22 @@ def _run(
         completed = out * masks + image * (1 - masks)
         return completed[:1].clone(), None if region is None else completed[1:].clone()
 
+    # The generator weights that made the output chosen so far (best/raw rules), so that the
+    # returned network matches the returned output.
+    chosen_weights: dict[str, Tensor] | None = None
+
     def observe(step: int, completed: Tensor, validation_fill: Tensor | None) -> None:
+        nonlocal chosen_weights
         score = None
         if region is not None:
             assert validation_fill is not None
             score = validation_score(validation_fill, image, region)
         selector.observe(step, completed, score)
+        if selector.rule != "last" and selector.chosen()[0] == step:
+            with averaged():
+                chosen_weights = {
+                    k: v.detach().clone() for k, v in net.generator.state_dict().items()
+                }
 
     def evaluate(step: int, completed: Tensor) -> Evaluation:
         metrics = image_metrics(completed, target, user_mask) if target is not None else {}
@@ -388,6 +399,8 @@ def _run(
         finetune_seconds = time.perf_counter() - started - setup_seconds
         if average is not None:
             average.commit()  # the returned network is the one that made the evaluated fills
+        if chosen_weights is not None and selector.chosen()[0] != evaluations[-1].step:
+            net.generator.load_state_dict(chosen_weights)
         result = Result(
             raw=raw[0].detach().cpu(),
             finetuned=selector.chosen()[1][0].detach().cpu(),

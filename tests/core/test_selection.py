@@ -53,6 +53,8 @@ def test_best_picks_step_zero_when_training_only_hurts() -> None:
     assert last.selection["chosen_step"] == 4 and last.selection["validation"] == []
     assert last.metrics()["l1_hole"] > best.metrics(0)["l1_hole"]  # and the true holes too
     assert best.metrics() == best.metrics(0)  # the returned output's metrics
+    assert torch.all(best.network.generator.offset == 0)  # and the network that made it
+    assert torch.all(last.network.generator.offset != 0)
 
 
 def helpful(select: str, refit: bool = False, steps: int = 4):

@@ -37,7 +37,9 @@ def load_rows(run: Path, strategy: str) -> dict[str, dict[str, Any]]:
 
 
 def at_step(record: dict[str, Any], step: int, metric: str = "l1_hole") -> float:
-    return next(e[metric] for e in record["evaluations"] if e["step"] == step)
+    """``metric`` of the output at ``step``: a run that ended earlier (stopped early, or a refit
+    of fewer steps) keeps its last output, as in the thesis-style curves."""
+    return [e[metric] for e in record["evaluations"] if e["step"] <= step][-1]
 
 
 def returned_step(record: dict[str, Any]) -> int:

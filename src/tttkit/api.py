@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from tttkit.backbone import Backbone
 from tttkit.checkpoint import load_backbone, load_weights, read_metadata
 from tttkit.config import StrategySpec
-from tttkit.engine import Evaluation, Result, finetune
+from tttkit.engine import Evaluation, Result, add_seconds, finetune
 from tttkit.execution import resolve_device
 from tttkit.io import InputError, read_image, read_mask
 from tttkit.metrics import image_metrics
@@ -214,9 +214,7 @@ def _combine(
         finetuned=finetuned,
         history=single.history if single is not None else [],
         evaluations=evaluations,
-        seconds={
-            k: sum(p.seconds.get(k, 0.0) for _, p in parts) for k in ("setup", "finetune", "total")
-        },
+        seconds=add_seconds([p.seconds for _, p in parts]),
         strategy=spec,
         seed=seed,
         notices=notices,

@@ -45,6 +45,9 @@ class WeightAverage:
     @contextmanager
     def applied(self) -> Iterator[None]:
         """Within the block the parameters hold the average; the live weights come back after."""
+        if not self.params:
+            yield
+            return
         live = [p.detach().clone() for p in self.params]
         with torch.no_grad():
             torch._foreach_copy_([p.data for p in self.params], self.shadow)

@@ -71,7 +71,8 @@ class Result:
         raw: ``(3, H, W)`` the user's image with holes filled by the untouched backbone (step 0).
         finetuned: ``(3, H, W)`` the same after test-time training.
         history: one record per finetuning step (losses, learning rate, seconds, metrics).
-        evaluations: the evaluation steps, step 0 first.
+        evaluations: the evaluation steps, step 0 first. After a refit (:func:`finetune`),
+            ``history`` and ``evaluations`` are the refit run's.
         seconds: wall time of ``setup``, ``finetune`` and ``total``.
         strategy: the spec that ran, after overrides.
         seed: the seed that makes the run reproducible.
@@ -80,7 +81,8 @@ class Result:
             chosen step; ``None`` when nothing was trained).
         selection: how ``finetuned`` was chosen: the rule, the chosen step, the validation
             curve ``[[step, score], …]`` (empty when no region was held out) and the step at
-            which the run stopped early (``None`` if it ran to the end).
+            which the run stopped early (``None`` if it ran to the end); after a refit also
+            ``refit``: its step count and the held-out run's evaluations.
         regions: for a photo completed window by window (:mod:`tttkit.regions`), each window
             with its selection and timings; ``None`` for a single plain run.
     """
@@ -108,6 +110,11 @@ class Result:
         if step is None:
             return self.evaluations[-1].metrics
         return next((e.metrics for e in self.evaluations if e.step == step), {})
+
+
+def add_seconds(parts: list[dict[str, float]]) -> dict[str, float]:
+    """Wall times of runs that together made one result, added per phase."""
+    return {k: sum(p.get(k, 0.0) for p in parts) for k in ("setup", "finetune", "total")}
 
 
 def as_batch(image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -211,10 +218,12 @@ def finetune(
             or ``"bf16"`` (:mod:`tttkit.execution`).
         channels_last: run the networks in channels-last memory layout.
 
-    With ``spec.select == "best"`` and ``spec.refit``, the run that held out the validation
-    region only chooses how many steps to train; when it chooses more than none, a second run of
-    that many steps on the whole known region (same seed) makes the output, so the held-out
-    region costs the output no context (``Result.selection["refit"]``).
+    With ``spec.refit``, a run that held out the validation region (``select="best"``, or
+    ``early_stop``) only chooses how many steps to train — the best-scoring step, or the step at
+    which it stopped; when that is more than none, a second run of that many steps on the whole
+    known region (same seed) makes the output, so the held-out region costs the output no
+    context. ``Result.selection["refit"]`` then records the step count and the held-out run's
+    own evaluations; ``history`` and ``evaluations`` are the second run's.
     """
     options: dict[str, Any] = dict(
         ground_truth=ground_truth, seed=seed, device=device, perceptual=perceptual,
@@ -222,8 +231,10 @@ def finetune(
         channels_last=channels_last,
     )  # fmt: skip
     probe = _run(backbone, image, mask, spec, label=label, **options)
-    chosen = (probe.selection or {}).get("chosen_step") or 0
-    if not (spec.refit and (probe.selection or {}).get("rule") == "best" and chosen > 0):
+    selection = probe.selection or {}
+    chosen = selection.get("chosen_step") or 0
+    held_out = bool(selection.get("validation")) and selection.get("rule") != "raw"
+    if not (spec.refit and held_out and chosen > 0):
         return probe
     refit_spec = dataclasses.replace(spec, steps=chosen, select="last", early_stop=0)
     refit = _run(backbone, image, mask, refit_spec, label=f"{label} (refit)", **options)
@@ -235,9 +246,10 @@ def _refitted(probe: Result, refit: Result, spec: StrategySpec) -> Result:
     selection = dict(probe.selection or {})
     selection["refit"] = {
         "steps": selection["chosen_step"],
-        "validation_run": [{"step": e.step, **e.metrics} for e in probe.evaluations],
+        # with a ground truth, the held-out run's metrics; without, its evaluation steps
+        "held_out_evaluations": [{"step": e.step, **e.metrics} for e in probe.evaluations],
     }
-    seconds = {k: probe.seconds[k] + refit.seconds[k] for k in ("setup", "finetune", "total")}
+    seconds = add_seconds([probe.seconds, refit.seconds])
     return dataclasses.replace(
         refit, strategy=spec, seconds=seconds, selection=selection,
         notices=[*probe.notices, *refit.notices],
@@ -301,7 +313,8 @@ def _run(
         else []
     )
     opt_g, opt_d = _optimizer(spec, g_params), _optimizer(spec, d_params)
-    average = WeightAverage(g_params, spec.weight_average) if spec.weight_average > 0 else None
+    averaging = spec.weight_average > 0 and g_params
+    average = WeightAverage(g_params, spec.weight_average) if averaging else None
     # Self-validation (thesis §4.7.2's "choose raw or finetuned", decided from the image itself):
     # a region V shaped like the holes is held out like them and scored at every evaluation.
     region, hidden, rule, notices = None, user_mask, spec.select, []

@@ -35,7 +35,8 @@ def validation_region(
     ``2·margin`` pixels of U or of the copies before it. ``copies`` copies share ``max_fraction``
     of the image: if U is larger than its share, a copy is cut to a window of about that area
     around its centre, so V never eats most of the context. Several copies spread V over more
-    of the image's content, which steadies its score.
+    of the image's content, which steadies its score. A copy that finds no room away from U and
+    the copies before it is left out (V then has fewer copies).
 
     Raises:
         MaskSamplingError: no placement keeps V away from U (the known region is too small).

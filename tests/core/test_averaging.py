@@ -46,3 +46,15 @@ def test_engine_evaluates_and_returns_the_averaged_weights() -> None:
     assert torch.allclose(averaged.finetuned, filled, atol=1e-5)
     with pytest.raises(SpecError, match="weight_average"):
         override(helpful("last"), sets=["weight_average=1.5"])
+
+
+def test_averaging_with_every_generator_weight_frozen_is_a_no_op() -> None:
+    image, mask = photo_and_mask()
+    spec = override(
+        helpful("last"),
+        sets=["weight_average=0.5", 'freeze={"name": "freeze-groups", '
+              '"params": {"patterns": ["generator.offset"]}}'],
+    )  # fmt: skip
+    result = finetune(Oracle(image, 0.2), image, mask, spec)
+    assert torch.all(result.network.generator.offset == 0.2)
+    assert torch.equal(result.finetuned, result.raw)

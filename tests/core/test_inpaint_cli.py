@@ -45,6 +45,7 @@ def test_inpaint_writes_outputs_and_reports_json(files: dict[str, Path], tmp_pat
     summary = json.loads(stdout)
     selection = summary["selection"]  # a chosen step > 0 was rerun on the whole known region
     assert ("refit" in selection) == (selection["chosen_step"] > 0)
+    assert summary["output_step"] == selection["chosen_step"]
     assert summary["output"] == str(out) and summary["steps"] == 2
     assert summary["strategy"] == "default"
     assert set(summary["metrics"]["raw"]) == {"l1", "psnr", "ssim", "l1_hole"}

@@ -9,6 +9,7 @@ from torch import nn
 from tests.helpers import photo_and_mask
 from tttkit.backbone import Backbone, Conventions, GeneratorOutput
 from tttkit.components import MaskSamplingError
+from tttkit.config import StrategySpec
 from tttkit.engine import finetune
 from tttkit.imageops import dilate
 from tttkit.strategy import get_strategy, override
@@ -33,7 +34,7 @@ class Oracle(Backbone):
         return {"generator.offset": self.generator}
 
 
-def destructive(select: str, early_stop: int = 0):
+def destructive(select: str, early_stop: int = 0) -> StrategySpec:
     """Translated views and a large learning rate: every step moves the oracle off the truth."""
     return override(
         get_strategy("baseline"), steps=4, select=select, early_stop=early_stop,
@@ -57,11 +58,15 @@ def test_best_picks_step_zero_when_training_only_hurts() -> None:
     assert torch.all(last.network.generator.offset != 0)
 
 
-def helpful(select: str, refit: bool = False, steps: int = 4):
-    """Plain views: every step moves an offset oracle towards the truth."""
+def helpful(
+    select: str, refit: bool = False, steps: int = 4, lr: float = 0.02, early_stop: int = 0
+) -> StrategySpec:
+    """Plain views: every step moves an offset oracle towards the truth (at a large ``lr``, past
+    it after a few steps)."""
     return override(
         get_strategy("baseline"), steps=steps, select=select, augment="none",
-        sets=["losses.perceptual=0", "optim.lr=0.02", "eval_every=2", f"refit={refit}".lower()],
+        early_stop=early_stop, refit=refit,
+        sets=["losses.perceptual=0", f"optim.lr={lr}", "eval_every=2"],
     )  # fmt: skip
 
 
@@ -77,9 +82,29 @@ def test_refit_reruns_the_chosen_steps_on_the_whole_known_region() -> None:
     assert [r.step for r in refit.history] == [1, 2, 3, 4]
 
 
+def test_refit_of_an_earlier_step_and_after_an_early_stop() -> None:
+    image, mask = photo_and_mask()
+    # At lr 0.15 the offset overshoots: V scores best at step 4 of 6, worse again at 6.
+    chosen = finetune(Oracle(image, 0.2), image, mask, helpful("best", True, steps=6, lr=0.15))
+    plain = finetune(Oracle(image, 0.2), image, mask, helpful("last", steps=4, lr=0.15))
+    assert chosen.selection["chosen_step"] == 4 and chosen.selection["refit"]["steps"] == 4
+    assert len(chosen.selection["refit"]["held_out_evaluations"]) == 4  # steps 0, 2, 4, 6
+    assert [r.step for r in chosen.history] == [1, 2, 3, 4]
+    assert torch.equal(chosen.finetuned, plain.finetuned)
+    assert torch.equal(chosen.network.generator.offset, plain.network.generator.offset)
+    # select=last with early stopping holds V out too: the stop step is refit on everything.
+    stopped = finetune(
+        Oracle(image, 0.2), image, mask, helpful("last", True, steps=8, lr=0.15, early_stop=1)
+    )
+    assert stopped.selection["stopped_early_at"] == 6
+    assert stopped.selection["refit"]["steps"] == 6
+    plain = finetune(Oracle(image, 0.2), image, mask, helpful("last", steps=6, lr=0.15))
+    assert torch.equal(stopped.finetuned, plain.finetuned)
+
+
 def test_refit_is_skipped_when_the_raw_network_is_chosen() -> None:
     image, mask = photo_and_mask()
-    spec = override(destructive("best"), sets=["refit=true"])
+    spec = override(destructive("best"), refit=True)
     result = finetune(Oracle(image), image, mask, spec)
     assert result.selection["chosen_step"] == 0 and "refit" not in result.selection
     assert torch.equal(result.finetuned, result.raw)

@@ -107,6 +107,11 @@ def test_interruptions_lose_nothing_and_resuming_duplicates_nothing(
         code, _, stderr = invoke(*eval_args(dataset, run, vgg_file, "--resume", *change))
         assert code == 2 and "settings differ" in stderr and name in stderr, stderr
 
+    # A run written before a strategy field existed resumes: the field counts at its default.
+    settings = json.loads((run / "run.json").read_text())
+    for row in settings["rows"].values():
+        row.get("strategy", {}).pop("validation_copies", None)
+    (run / "run.json").write_text(json.dumps(settings))
     code, stdout, stderr = invoke(*eval_args(dataset, run, vgg_file, "--resume"))
     assert code == 0, stderr
     summary = json.loads(stdout)

@@ -143,6 +143,8 @@ def inpaint_command(
         "raw_output": str(save_raw) if save_raw is not None else None,
         "strategy": result.strategy.name,
         "steps": result.strategy.steps,
+        # the step whose output was returned (a selected, early-stopped or refit run: ≤ steps)
+        "output_step": (result.selection or {}).get("chosen_step", result.strategy.steps),
         "seed": seed,
         "seconds": result.seconds,
         "metrics": {"raw": result.metrics(0), "finetuned": result.metrics()}
@@ -155,7 +157,11 @@ def inpaint_command(
     if as_json:
         print_json(summary)
         return
-    stdout.print(f"wrote [bold]{out}[/] ({result.strategy.name}, {result.strategy.steps} steps, "
+    chosen = summary["output_step"]
+    steps = f"{result.strategy.steps} steps" + (
+        f", output of step {chosen}" if chosen != result.strategy.steps else ""
+    )
+    stdout.print(f"wrote [bold]{out}[/] ({result.strategy.name}, {steps}, "
                  f"{result.seconds['total']:.1f} s)")  # fmt: skip
     if truth is not None:
         for key in result.metrics(0):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tttkit.api import resolve_backbone, resolve_strategy
-from tttkit.config import LossSpec, StrategySpec
+from tttkit.config import LossSpec, SpecError, StrategySpec
 from tttkit.evaluation import distributed
 from tttkit.evaluation.fid import resolve_feature_network
 from tttkit.evaluation.inputs import PREPROCESS, Inputs, check_square_mask, load_inputs
@@ -232,6 +232,19 @@ def settings_differences(stored: dict[str, Any], current: dict[str, Any]) -> lis
     return changed
 
 
+def _spec_fields_completed(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with each stored strategy re-read, so that fields added to
+    :class:`StrategySpec` since the run was written count at their defaults, not as changes."""
+    for row in settings.get("rows", {}).values():
+        if isinstance(row, dict) and isinstance(row.get("strategy"), dict):
+            try:
+                spec = StrategySpec.from_dict(row["strategy"])
+            except SpecError:
+                continue  # a field since removed or renamed: reported as a difference
+            row["strategy"] = json.loads(json.dumps(spec.to_dict()))
+    return settings
+
+
 def _open_run(plan: Plan) -> None:
     """Rank 0: create ``run.json``, or check that a resumed run has the same settings."""
     layout, config = plan.layout, plan.config
@@ -241,7 +254,8 @@ def _open_run(plan: Plan) -> None:
                 f"{layout.root} already holds an evaluation run: pass --resume to continue it, "
                 "or choose another --out"
             )
-        changed = settings_differences(json.loads(layout.settings.read_text()), plan.settings)
+        stored = _spec_fields_completed(json.loads(layout.settings.read_text()))
+        changed = settings_differences(stored, plan.settings)
         if changed:
             listed = "; ".join(changed[:4])
             more = f"; and {len(changed) - 4} more" if len(changed) > 4 else ""

@@ -116,9 +116,10 @@ def selection(
     summary: dict[str, Any] = {}
     for name, rows in outcomes.items():
         raw, out = [r for r, _, _ in rows], [o for _, o, _ in rows]
+        worse = sum(o > r for r, o, _ in rows)
         summary[name] = {
-            "worse_than_raw": sum(o > r for r, o, _ in rows) / len(rows),
-            "worse_count": sum(o > r for r, o, _ in rows),
+            "worse_than_raw": worse / len(rows),
+            "worse_count": worse,
             "mean_improvement": statistics.mean((r - o) / r for r, o, _ in rows),
             "l1_mean_improvement": (statistics.mean(raw) - statistics.mean(out))
             / statistics.mean(raw),

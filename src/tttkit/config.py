@@ -182,9 +182,10 @@ class StrategySpec:
         validation_fraction: the share of the image the validation region may take at most.
         validation_copies: how many moved copies of the holes make up the validation region
             (sharing ``validation_fraction``).
-        refit: with ``select="best"``, rerun the chosen number of steps on the whole known
-            region (validation region included) to make the output; the held-out run only
-            decides. Up to twice the training time.
+        refit: when a run holds the validation region out (``select="best"`` or
+            ``early_stop``), rerun its chosen step count (the best step, or the step it stopped
+            at) on the whole known region, validation region included, to make the output; the
+            held-out run only decides. Up to twice the training time.
         weight_average: decay of an exponential moving average of the finetuned weights
             (:mod:`tttkit.averaging`); evaluations and the output use the average. 0: off.
     """
@@ -225,10 +226,10 @@ class StrategySpec:
                 raise SpecError(
                     f"{self.name}: {name} must be a non-negative integer, got {value!r}"
                 )
-        if self.batch_size < 1 or self.eval_every < 1:
-            raise SpecError(f"{self.name}: batch_size and eval_every must be at least 1")
-        if self.validation_copies < 1:
-            raise SpecError(f"{self.name}: validation_copies must be at least 1")
+        if self.batch_size < 1 or self.eval_every < 1 or self.validation_copies < 1:
+            raise SpecError(
+                f"{self.name}: batch_size, eval_every and validation_copies must be at least 1"
+            )
         if not 0.0 < self.validation_fraction <= 0.5:
             raise SpecError(
                 f"{self.name}: validation_fraction must lie in (0, 0.5], "

@@ -313,8 +313,7 @@ def _run(
         else []
     )
     opt_g, opt_d = _optimizer(spec, g_params), _optimizer(spec, d_params)
-    averaging = spec.weight_average > 0 and g_params
-    average = WeightAverage(g_params, spec.weight_average) if averaging else None
+    average = WeightAverage(g_params, spec.weight_average) if spec.weight_average > 0 else None
     # Self-validation (thesis §4.7.2's "choose raw or finetuned", decided from the image itself):
     # a region V shaped like the holes is held out like them and scored at every evaluation.
     region, hidden, rule, notices = None, user_mask, spec.select, []

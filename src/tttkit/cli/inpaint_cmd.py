@@ -84,8 +84,8 @@ def inpaint_command(
         bool | None,
         typer.Option(
             "--refit/--no-refit",
-            help="With --select best: rerun the chosen step count on the whole known region "
-            "[default: the strategy's].",
+            help="With --select best or --early-stop: rerun the chosen step count on the whole "
+            "known region [default: the strategy's].",
             show_default=False,
         ),
     ] = None,

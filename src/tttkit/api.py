@@ -160,7 +160,7 @@ def adapt(
     resolved = resolve_device(device)
     perceptual = _perceptual_network(spec, perceptual_weights, resolved)
     windows, labels = plan_windows(mask, net.conventions.working_size, region)
-    if len(windows) == 1 and windows[0].scale == 1.0:  # the photo as it is: one plain run
+    if len(windows) == 1 and windows[0].is_whole(*image.shape[-2:]):  # one plain run
         return finetune(
             net, image, mask, spec, ground_truth=ground_truth, seed=seed, device=resolved,
             perceptual=perceptual, show_progress=show_progress, label=label,

@@ -5,12 +5,14 @@ small holes. Three modes:
 
 * ``crop`` (default): holes closer than a gap are grouped (connected components of the dilated
   mask); each group gets a square window around it with as much context again as the group's
-  extent on every side (at least the working size), downscaled to the working size when larger.
+  extent on every side (at least the working size; along a photo narrower than that, a strip
+  as long as the square's side), downscaled to the working size when larger.
   TTT runs per window; only that group's hole pixels are pasted back, with a soft seam inside
   the hole when the window was downscaled (:func:`paste`). Memory is bounded by the
   working size, whatever the photo's size. A small photo (short side up to twice the working
   size) whose holes would need several windows runs once, downscaled, as in ``resize``.
-* ``resize``: one window, the whole photo downscaled so its short side is the working size.
+* ``resize``: one window, the whole photo downscaled so its short side is the working size
+  (and its long side at most :data:`RESIZE_ASPECT` working sizes).
 * ``full``: the whole photo at its own resolution (the caller asked for it: no bound on memory).
 
 In every mode pixels outside the holes are returned bit-identical to the input.
@@ -27,12 +29,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tttkit.imageops import smooth_fill
+from tttkit.io import InputError
 
 REGION_MODES = ("crop", "resize", "full")
 
 #: In crop mode, a photo whose short side is at most this many working sizes is completed in one
 #: downscaled window when its holes would need several.
 SMALL_PHOTO = 2
+#: In ``resize`` mode the long side is scaled to at most this many working sizes, so that the
+#: network's input stays bounded for any aspect ratio.
+RESIZE_ASPECT = 4
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,16 @@ class Window:
         """Row and column slices of the rectangle."""
         return slice(self.top, self.top + self.height), slice(self.left, self.left + self.width)
 
+    def is_whole(self, height: int, width: int) -> bool:
+        """Whether this window is the whole ``height``×``width`` photo at its own resolution."""
+        return (self.top, self.left, self.height, self.width, self.scale) == (
+            0,
+            0,
+            height,
+            width,
+            1.0,
+        )
+
     def network_size(self) -> tuple[int, int]:
         """Height and width the network sees."""
         return max(1, round(self.height * self.scale)), max(1, round(self.width * self.scale))
@@ -64,11 +80,21 @@ class Window:
 
 def hole_groups(mask: Tensor, gap: int) -> tuple[np.ndarray, int]:
     """Label map of hole groups: holes within ``gap`` pixels of each other share a label."""
-    holes = (mask.reshape(mask.shape[-2:]) > 0.5).numpy().astype(np.uint8)
+    holes = (mask.reshape(mask.shape[-2:]) > 0.5).numpy()
+    labels = np.zeros(holes.shape, np.int32)
+    rows, cols = np.nonzero(holes.any(axis=1))[0], np.nonzero(holes.any(axis=0))[0]
+    if len(rows) == 0:
+        return labels, 0
+    # Only the holes' bounding box (plus the gap) is labelled: memory grows with the holes.
+    top, bottom = max(0, rows[0] - gap), min(holes.shape[0], rows[-1] + gap + 1)
+    left, right = max(0, cols[0] - gap), min(holes.shape[1], cols[-1] + gap + 1)
+    box = holes[top:bottom, left:right].astype(np.uint8)
     kernel = np.ones((2 * gap + 1, 2 * gap + 1), np.uint8) if gap > 0 else None
-    grown = cv2.dilate(holes, kernel) if kernel is not None else holes
-    count, labels = cv2.connectedComponents(grown, connectivity=8)
-    return labels * holes, count - 1
+    grown = cv2.dilate(box, kernel) if kernel is not None else box
+    count, box_labels = cv2.connectedComponents(grown, connectivity=8, ltype=cv2.CV_32S)
+    box_labels[box == 0] = 0
+    labels[top:bottom, left:right] = box_labels
+    return labels, count - 1
 
 
 def plan_windows(
@@ -82,30 +108,53 @@ def plan_windows(
         mode: ``"crop"``, ``"resize"`` or ``"full"`` (module docstring).
     """
     if mode not in REGION_MODES:
-        raise ValueError(f"--region must be one of {', '.join(REGION_MODES)}, got {mode!r}")
+        raise InputError(f"--region must be one of {', '.join(REGION_MODES)}, got {mode!r}")
     height, width = mask.shape[-2:]
     everything = np.zeros((0, 0), np.int32)  # label-0 windows fill every hole: no map needed
     if mode == "full":
         return [Window(0, 0, height, width, 1.0)], everything
-    whole = [Window(0, 0, height, width, min(1.0, working_size / min(height, width)))]
+    # Short side to the working size, long side at most RESIZE_ASPECT times it (a long strip).
+    scale = min(
+        1.0, working_size / min(height, width), RESIZE_ASPECT * working_size / max(height, width)
+    )
+    whole = [Window(0, 0, height, width, scale)]
     if mode == "resize" or max(height, width) <= working_size:
         return whole, everything
     labels, count = hole_groups(mask, gap=max(1, working_size // 8))
     windows = []
+    boxes = _label_boxes(labels)
     for label in range(1, count + 1):
-        ys, xs = np.nonzero(labels == label)
-        if len(ys) == 0:
+        if label not in boxes:
             continue
+        ys, xs = boxes[label]
         extent = int(max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1))
-        side = min(max(working_size, 3 * extent), height, width)
+        side = max(working_size, 3 * extent)
+        # Square where the photo allows; along a narrow photo, as long as the square's side.
+        rows, cols = min(side, height), min(side, width)
         cy, cx = (ys.min() + ys.max()) // 2, (xs.min() + xs.max()) // 2
-        top = int(np.clip(cy - side // 2, 0, height - side))
-        left = int(np.clip(cx - side // 2, 0, width - side))
-        windows.append(Window(top, left, side, side, min(1.0, working_size / side), int(label)))
+        top = int(np.clip(cy - rows // 2, 0, height - rows))
+        left = int(np.clip(cx - cols // 2, 0, width - cols))
+        scale = min(1.0, working_size / max(rows, cols))
+        windows.append(Window(top, left, rows, cols, scale, int(label)))
     if len(windows) > 1 and min(height, width) <= SMALL_PHOTO * working_size:
         # Each window costs a whole TTT run; on a small photo one downscaled run loses little.
         return whole, everything
     return windows, labels
+
+
+def _label_boxes(labels: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """For each label, the row and column extremes ``([top, bottom], [left, right])``."""
+    ys, xs = np.nonzero(labels)
+    values = labels[ys, xs]
+    boxes = {}
+    for label in np.unique(values):
+        chosen = values == label
+        rows, cols = ys[chosen], xs[chosen]
+        boxes[int(label)] = (
+            np.array([rows.min(), rows.max()]),
+            np.array([cols.min(), cols.max()]),
+        )
+    return boxes
 
 
 def to_network(x: Tensor, window: Window, binary: bool = False) -> Tensor:
@@ -140,11 +189,52 @@ def paste(output: Tensor, fill: Tensor, holes: Tensor, window: Window) -> None:
     rows, cols = window.slices
     target = output[:, rows, cols]
     if window.scale < 1.0:
-        fill = F.interpolate(
-            fill[None], size=(window.height, window.width), mode="bicubic", align_corners=False
-        )[0].clamp(0, 1)
-        fill = _soft_seam(fill, target, holes, seam_width(window))
+        # Only the holes' bounding box (plus room for the seam) is upscaled and blended, so
+        # that time and memory grow with the holes, not with the photo.
+        width = seam_width(window)
+        box = _bounding_box(holes[0], margin=4 * width)
+        if box is None:
+            return
+        top, bottom, left, right = box
+        target, holes = target[:, top:bottom, left:right], holes[:, top:bottom, left:right]
+        fill = _upscale_part(fill, (window.height, window.width), box)
+        fill = _soft_seam(fill, target, holes, width)
     target[holes.expand_as(target)] = fill[holes.expand_as(fill)].to(output.dtype)
+
+
+def _bounding_box(holes: Tensor, margin: int) -> tuple[int, int, int, int] | None:
+    """``(top, bottom, left, right)`` of the ``True`` pixels of ``(h, w)``, grown by
+    ``margin`` and clipped; ``None`` when there are none."""
+    rows = torch.nonzero(holes.any(dim=1)).flatten()
+    cols = torch.nonzero(holes.any(dim=0)).flatten()
+    if len(rows) == 0:
+        return None
+    height, width = holes.shape
+    return (
+        max(0, int(rows[0]) - margin),
+        min(height, int(rows[-1]) + margin + 1),
+        max(0, int(cols[0]) - margin),
+        min(width, int(cols[-1]) + margin + 1),
+    )
+
+
+def _upscale_part(fill: Tensor, size: tuple[int, int], box: tuple[int, int, int, int]) -> Tensor:
+    """The part ``box`` of ``fill`` upscaled bicubically to ``size``, sampled at the same points
+    as ``F.interpolate(fill, size, mode="bicubic", align_corners=False)`` would."""
+    (height, width), (top, bottom, left, right) = size, box
+    small_h, small_w = fill.shape[-2:]
+
+    def normalized(start: int, stop: int, small: int, large: int) -> Tensor:
+        source = (torch.arange(start, stop, dtype=torch.float64) + 0.5) * (small / large) - 0.5
+        return ((2 * source + 1) / small - 1).float()  # grid_sample's align_corners=False
+
+    ys = normalized(top, bottom, small_h, height)
+    xs = normalized(left, right, small_w, width)
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)[None]
+    part = F.grid_sample(
+        fill[None].float(), grid, mode="bicubic", padding_mode="border", align_corners=False
+    )
+    return part[0].clamp(0, 1)
 
 
 def seam_width(window: Window) -> int:

@@ -220,6 +220,10 @@ def read_torch_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 def _existing(path: str | Path) -> Path:
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory, not a weights file")
+    if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} is not a regular file")
     return path

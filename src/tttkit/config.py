@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -42,6 +43,21 @@ def thaw(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: thaw(getattr(value, f.name)) for f in dataclasses.fields(value)}
     return value
+
+
+def _check_number(
+    name: str, value: Any, low: float, high: float | None = None, open_low: bool = False
+) -> None:
+    """Raise :class:`SpecError` unless ``value`` is a finite number in range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SpecError(f"{name} must be a finite number, got {value!r}")
+    if value < low or (open_low and value == low) or (high is not None and value > high):
+        bound = f"> {low}" if open_low else f"≥ {low}"
+        raise SpecError(
+            f"{name} must be {bound}"
+            + (f" and ≤ {high}" if high is not None else "")
+            + f", got {value!r}"
+        )
 
 
 def _params_field() -> Any:
@@ -127,6 +143,12 @@ class LossSpec:
     structural_gradient_weight: float = 1.0
     structural_sigma: float = 1.0
 
+    def __post_init__(self) -> None:
+        for name in ("l1", "structural", "perceptual", "adversarial", "structural_alpha",
+                     "structural_gradient_weight"):  # fmt: skip
+            _check_number(f"losses.{name}", getattr(self, name), low=0.0)
+        _check_number("losses.structural_sigma", self.structural_sigma, low=0.0, open_low=True)
+
 
 @dataclass(frozen=True)
 class OptimSpec:
@@ -145,6 +167,16 @@ class OptimSpec:
     betas: tuple[float, float] = (0.0, 0.9)
     lr_milestones: tuple[int, ...] = ()
     lr_gamma: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check_number("optim.lr", self.lr, low=0.0)
+        _check_number("optim.lr_gamma", self.lr_gamma, low=0.0, open_low=True)
+        for i, beta in enumerate(self.betas):
+            _check_number(f"optim.betas[{i}]", beta, low=0.0, high=1.0)
+            if beta >= 1.0:
+                raise SpecError(f"optim.betas[{i}] must be below 1, got {beta!r}")
+        if any(not isinstance(m, int) or m < 0 for m in self.lr_milestones):
+            raise SpecError(f"optim.lr_milestones must be steps ≥ 0, got {self.lr_milestones!r}")
 
     def lr_at(self, step: int) -> float:
         """Learning rate in force at ``step`` (0-based)."""
@@ -349,6 +381,8 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(f"{path}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise SpecError(f"{path}: expected a finite number, got {value!r}")
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -403,11 +437,13 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
     node[last] = value
 
 
-def parse_assignment(text: str) -> tuple[str, Any]:
-    """Parse ``path.to.field=value`` (value as JSON, else as a plain string)."""
+def parse_assignment(text: str, option: str = "--set") -> tuple[str, Any]:
+    """Parse ``path.to.field=value`` (value as JSON, else as a plain string); ``option`` names
+    the command-line option in errors."""
     path, sep, raw = text.partition("=")
     if not sep or not path.strip():
-        raise SpecError(f"--set expects path.to.field=value, got {text!r}")
+        form = "path.to.field=value" if option == "--set" else "key=value"
+        raise SpecError(f"{option} expects {form}, got {text!r}")
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,11 +79,12 @@ class Result:
         seed: the seed that makes the run reproducible.
         notices: things the user should know (e.g. an empty mask).
         network: the finetuned copy of the backbone that made ``finetuned`` (its weights at the
-            chosen step; ``None`` when nothing was trained).
+            chosen step; ``None`` when nothing was trained, or the training diverged).
         selection: how ``finetuned`` was chosen: the rule, the chosen step, the validation
             curve ``[[step, score], …]`` (empty when no region was held out) and the step at
             which the run stopped early (``None`` if it ran to the end); after a refit also
-            ``refit``: its step count and the held-out run's evaluations.
+            ``refit``: its step count and the held-out run's evaluations; when the loss became
+            non-finite, ``diverged_at``: that step (the output is then the raw fill).
         regions: for a photo completed window by window (:mod:`tttkit.regions`), each window
             with its selection and timings; ``None`` for a single plain run.
     """
@@ -378,6 +380,7 @@ def _run(
     evaluations = [evaluate(0, raw)]
     observe(0, raw, validation_fill)
     stopped_at: int | None = None
+    diverged: tuple[int, float] | None = None  # (step, loss) when the loss stopped being finite
     history: list[StepRecord] = []
     setup_seconds = time.perf_counter() - started
     host.hook.tttkit_run_start(run=run)
@@ -393,6 +396,9 @@ def _run(
                 net, image, hidden, forbidden, spec, parts, generator, perceptual,
                 predict, opt_g, opt_d, adversarial, dtype,
             )  # fmt: skip
+            if not math.isfinite(losses["total"]):
+                diverged = (step, losses["total"])
+                break
             if average is not None:
                 average.update()
             metrics = None
@@ -409,13 +415,25 @@ def _run(
                 stopped_at = step
                 break
         finetune_seconds = time.perf_counter() - started - setup_seconds
-        if average is not None:
-            average.commit()  # the returned network is the one that made the evaluated fills
-        if chosen_weights is not None and selector.chosen()[0] != evaluations[-1].step:
-            net.generator.load_state_dict(chosen_weights)
+        selection = selector.report(stopped_at)
+        output = selector.chosen()[1]
+        if diverged is not None:
+            # The weights are ruined: return what the untouched network made, and say why.
+            output, network = raw, None
+            selection.update(chosen_step=0, diverged_at=diverged[0])
+            notices.append(
+                f"the loss became {diverged[1]} at step {diverged[0]}: training stopped and "
+                "the raw fill (step 0) is returned; try a lower learning rate (--lr)"
+            )
+        else:
+            if average is not None:
+                average.commit()  # the returned network is the one that made the evaluated fills
+            if chosen_weights is not None and selector.chosen()[0] != evaluations[-1].step:
+                net.generator.load_state_dict(chosen_weights)
+            network = net.eval()
         result = Result(
             raw=raw[0].detach().cpu(),
-            finetuned=selector.chosen()[1][0].detach().cpu(),
+            finetuned=output[0].detach().cpu(),
             history=history,
             evaluations=evaluations,
             seconds={
@@ -425,8 +443,8 @@ def _run(
             },
             strategy=spec,
             seed=seed,
-            network=net.eval(),
-            selection=selector.report(stopped_at),
+            network=network,
+            selection=selection,
             notices=notices,
         )
         return result

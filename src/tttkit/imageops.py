@@ -136,3 +136,15 @@ def smooth_fill(image: Tensor, mask: Tensor, relaxations: int = 16) -> Tensor:
             average = functional.conv2d(padded, neighbours, groups=image.shape[1])
             filled = torch.where(hole > 0, average, filled)
     return image * known + filled * holes
+
+
+def as_unit(image: Tensor) -> Tensor:
+    """Float pixels in ``[0, 1]``: uint8 is divided by 255, float returned as is."""
+    return image.float().div_(255.0) if image.dtype == torch.uint8 else image
+
+
+def to_dtype(image: Tensor, dtype: torch.dtype) -> Tensor:
+    """``[0, 1]`` float pixels in ``dtype``: uint8 rounds to the nearest of 0…255."""
+    if dtype == torch.uint8:
+        return image.float().mul(255.0).round_().clamp_(0.0, 255.0).to(torch.uint8)
+    return image.to(dtype)

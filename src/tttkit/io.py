@@ -171,8 +171,8 @@ def _decode(path: Path, what: str, max_pixels: int | None) -> np.ndarray:
     _check_file(path, what)
     previous = Image.MAX_IMAGE_PIXELS
     try:
-        # Pillow's own bomb check fires at twice this; ours (exact, with advice) runs first.
-        Image.MAX_IMAGE_PIXELS = limit
+        # Ours replaces Pillow's bomb check: the same header, an exact limit, and advice.
+        Image.MAX_IMAGE_PIXELS = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             try:
@@ -183,11 +183,6 @@ def _decode(path: Path, what: str, max_pixels: int | None) -> np.ndarray:
                     data = _pillow_pixels(image, path, what)
             except UnidentifiedImageError:
                 data, orientation = _opencv_tiff(path, what, limit)
-    except Image.DecompressionBombError:
-        raise InputError(
-            f"{what} {path} is over the limit of {limit / 1e6:g} megapixels; raise it with "
-            f"--max-pixels (or {ENV_MAX_PIXELS}) if you mean it"
-        ) from None
     except InputError:
         raise
     except PermissionError:
@@ -213,23 +208,35 @@ def _check_finite(data: np.ndarray, path: Path, what: str) -> None:
         )
 
 
-def _to_unit_tensor(data: np.ndarray) -> Tensor:
-    """``(H, W[, C])`` pixels → ``(C, H, W)`` float32 in ``[0, 1]``, with no full-size temporary
-    beyond the result (a 24-megapixel photo is 288 MB as float32)."""
-    pixels = torch.from_numpy(np.ascontiguousarray(data))
-    pixels = pixels[:, :, None] if pixels.dim() == 2 else pixels
-    out = torch.empty((pixels.shape[2], *pixels.shape[:2]), dtype=torch.float32)
-    out.copy_(pixels.permute(2, 0, 1))
+def _to_tensor(data: np.ndarray, dtype: torch.dtype) -> Tensor:
+    """``(H, W[, C])`` pixels → ``(C, H, W)``: float32 in ``[0, 1]`` or uint8, with no
+    full-size temporary beyond the result (a 24-megapixel photo is 288 MB as float32)."""
     white = _WHITE.get(data.dtype)
+    if dtype == torch.uint8 and data.dtype != np.uint8:  # 16-bit or float → 8-bit, rounded
+        scaled = data.astype(np.float32) * (255.0 / white if white else 255.0)
+        data = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+        white = 255
+    if not (data.flags.writeable and data.flags.c_contiguous):  # Pillow's buffer; a flip
+        data = np.array(data, order="C")
+    pixels = torch.from_numpy(data)
+    pixels = pixels[:, :, None] if pixels.dim() == 2 else pixels
+    out = torch.empty((pixels.shape[2], *pixels.shape[:2]), dtype=dtype)
+    out.copy_(pixels.permute(2, 0, 1))
+    if dtype == torch.uint8:
+        return out
     return out.mul_(1.0 / white) if white is not None else out.clamp_(0.0, 1.0)
 
 
-def read_image(path: str | Path, *, max_pixels: int | None = None) -> Tensor:
+def read_image(
+    path: str | Path, *, max_pixels: int | None = None, dtype: torch.dtype = torch.float32
+) -> Tensor:
     """Read an RGB image (grey is replicated, alpha dropped) as ``(3, H, W)`` in ``[0, 1]``.
 
     Args:
         path: an image file (PNG, JPEG, TIFF, BMP, WebP, …).
         max_pixels: the pixel limit (see :func:`pixel_limit`).
+        dtype: ``torch.float32`` (``[0, 1]``) or ``torch.uint8`` (``0…255``, a quarter of the
+            memory: how the command line holds a large photo).
 
     Raises:
         InputError: the file is missing, not a regular file, over the limit, truncated,
@@ -238,8 +245,10 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> Tensor:
     path = Path(path)
     data = _decode(path, "image", max_pixels)
     _check_finite(data, path, "image")
-    image = _to_unit_tensor(data)
-    return image.expand(3, -1, -1).clone() if image.shape[0] == 1 else image
+    if dtype not in (torch.float32, torch.uint8):
+        raise ValueError(f"read_image: dtype must be torch.float32 or torch.uint8, got {dtype}")
+    image = _to_tensor(data, dtype)
+    return image.expand(3, -1, -1).contiguous() if image.shape[0] == 1 else image
 
 
 def read_mask(
@@ -363,8 +372,10 @@ def _to_8bit(image: Tensor, band: int = 256) -> np.ndarray:
     channels, height, width = image.shape
     out = np.empty((height, width, channels), np.uint8)
     for top in range(0, height, band):
-        rows = image[:, top : top + band].float().cpu()
-        rows = rows.mul(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8)
+        rows = image[:, top : top + band].cpu()
+        if rows.dtype != torch.uint8:
+            # mul (not mul_): ``rows`` may be the caller's own tensor
+            rows = rows.float().mul(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8)
         out[top : top + band] = rows.permute(1, 2, 0).numpy()
     return out[:, :, 0] if channels == 1 else np.ascontiguousarray(out[:, :, ::-1])
 

@@ -24,7 +24,7 @@ import pluggy
 
 from tttkit import hookspecs
 from tttkit.config import StrategySpec
-from tttkit.registry import Registry, close_matches
+from tttkit.registry import DuplicateNameError, Registry, close_matches
 
 hookimpl = pluggy.HookimplMarker("tttkit")
 
@@ -79,7 +79,19 @@ KINDS: dict[str, Kind] = {
 
 
 class PluginLoadError(RuntimeError):
-    """A plugin could not be imported or registered."""
+    """A plugin could not be imported or registered.
+
+    Attributes:
+        plugin: the plugin's name, when one is to blame.
+    """
+
+    def __init__(self, message: str, plugin: str | None = None) -> None:
+        super().__init__(message)
+        self.plugin = plugin
+
+
+class _BadRegistration(ValueError):
+    """A registration callback was given something it cannot register."""
 
 
 @dataclass
@@ -151,10 +163,11 @@ class PluginHost:
             return
         try:
             plugin = loader()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() at import must not end tttkit
             raise PluginLoadError(
                 f"plugin {name!r} from distribution {distribution!r} failed to import: "
-                f"{type(exc).__name__}: {exc}"
+                f"{type(exc).__name__}: {exc}",
+                plugin=name,
             ) from exc
         self.register(plugin, name, distribution=distribution, builtin=builtin)
 
@@ -177,7 +190,7 @@ class PluginHost:
             self.pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
             raise PluginLoadError(
-                f"plugin {name!r} from {distribution!r} is invalid: {exc}"
+                f"plugin {name!r} from {distribution!r} is invalid: {exc}", plugin=name
             ) from exc
         hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
         version = _distribution_version(distribution)
@@ -208,8 +221,27 @@ class PluginHost:
         caller = getattr(self.pm.hook, kind.hook)
         for impl in caller.get_hookimpls():  # registration order: built-ins first
             register = _register_callback(registry, kind, impl.plugin_name)
-            impl.function(**{arg: register for arg in impl.argnames})
+            try:
+                impl.function(**{arg: register for arg in impl.argnames})
+            except DuplicateNameError:
+                raise  # names both plugins already
+            except (Exception, SystemExit) as exc:
+                what = (
+                    str(exc)
+                    if isinstance(exc, _BadRegistration)
+                    else f"{type(exc).__name__}: {exc}"
+                )
+                raise PluginLoadError(
+                    f"{self._describe(impl.plugin_name)} failed in {kind.hook}: {what}",
+                    plugin=impl.plugin_name,
+                ) from exc
         return registry
+
+    def _describe(self, plugin: str) -> str:
+        """``plugin 'x' from distribution 'y'``, for messages."""
+        info = self.plugins.get(plugin)
+        where = f" from distribution {info.distribution!r}" if info is not None else ""
+        return f"plugin {plugin!r}{where}"
 
     def registered_by(self, plugin: str) -> dict[str, list[str]]:
         """For each kind, the names that ``plugin`` registered."""
@@ -231,8 +263,8 @@ def _register_callback(registry: Registry[Any], kind: Kind, plugin: str) -> Call
 
         def register_strategy(spec: StrategySpec) -> None:
             if not isinstance(spec, StrategySpec):
-                raise PluginLoadError(
-                    f"plugin {plugin!r} registered a strategy that is not a StrategySpec: {spec!r}"
+                raise _BadRegistration(
+                    f"registered a strategy that is not a StrategySpec: {spec!r}"
                 )
             registry.register(spec.name, spec, plugin=plugin, description=spec.description)
 
@@ -245,11 +277,11 @@ def _register_callback(registry: Registry[Any], kind: Kind, plugin: str) -> Call
         weights: str | os.PathLike[str] | None = None,
     ) -> None:
         if not callable(factory):
-            raise PluginLoadError(
-                f"plugin {plugin!r} registered {kind.singular} {name!r} with a non-callable factory"
+            raise _BadRegistration(
+                f"registered {kind.singular} {name!r} with a non-callable factory"
             )
         if weights is not None and kind.name != "backbones":
-            raise PluginLoadError(f"plugin {plugin!r}: only backbones take weights ({name!r})")
+            raise _BadRegistration(f"only backbones take weights ({name!r})")
         extra = {"weights": str(weights)} if weights is not None else None
         registry.register(name, factory, plugin=plugin, description=description, extra=extra)
 
@@ -263,7 +295,8 @@ def _check_hook_names(plugin: object, name: str, pm: pluggy.PluginManager) -> No
         if pm.parse_hookimpl_opts(plugin, attr) is None or attr in known:
             continue
         raise PluginLoadError(
-            f"plugin {name!r} implements unknown hook {attr!r}" + _did_you_mean(attr, known)
+            f"plugin {name!r} implements unknown hook {attr!r}" + _did_you_mean(attr, known),
+            plugin=name,
         )
 
 

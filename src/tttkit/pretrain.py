@@ -371,8 +371,17 @@ def _resume(
     state_path = _state_path(path)
     if not state_path.is_file():
         raise InputError(f"--resume {path}: its training state {state_path} is missing")
-    state = torch.load(str(state_path), map_location="cpu", weights_only=True)
-    stored = json.loads(state["config"])
+    try:
+        state = torch.load(str(state_path), map_location="cpu", weights_only=True)
+        stored = json.loads(state["config"])
+        for key in ("step", "opt_g", "opt_d", "rng"):
+            state[key]
+    except Exception as exc:  # truncated, foreign, or not a state at all: torch raises many types
+        raise InputError(
+            f"--resume {path}: its training state {state_path} is damaged or not a tttkit "
+            f"pretraining state ({type(exc).__name__}: {exc}); resume from another checkpoint "
+            "or start afresh"
+        ) from None
     ours = json.loads(config.to_json())
     changed = {
         k: (stored.get(k), ours.get(k))

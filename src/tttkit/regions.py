@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from tttkit.imageops import smooth_fill
+from tttkit.imageops import as_unit, smooth_fill, to_dtype
 from tttkit.io import InputError
 
 REGION_MODES = ("crop", "resize", "full")
@@ -161,6 +161,10 @@ def to_network(x: Tensor, window: Window, binary: bool = False) -> Tensor:
     """Cut ``window`` out of ``(C, H, W)`` and scale it for the network (area; masks: any hole)."""
     rows, cols = window.slices
     crop = x[:, rows, cols]
+    if binary:
+        crop = (crop > 0.5).float()
+    elif crop.dtype == torch.uint8:
+        crop = as_unit(crop)
     if window.scale >= 1.0:
         return crop
     small = F.interpolate(crop[None].float(), size=window.network_size(), mode="area")[0]
@@ -199,7 +203,7 @@ def paste(output: Tensor, fill: Tensor, holes: Tensor, window: Window) -> None:
         target, holes = target[:, top:bottom, left:right], holes[:, top:bottom, left:right]
         fill = _upscale_part(fill, (window.height, window.width), box)
         fill = _soft_seam(fill, target, holes, width)
-    target[holes.expand_as(target)] = fill[holes.expand_as(fill)].to(output.dtype)
+    target[holes.expand_as(target)] = to_dtype(fill[holes.expand_as(fill)], output.dtype)
 
 
 def _bounding_box(holes: Tensor, margin: int) -> tuple[int, int, int, int] | None:
@@ -248,7 +252,7 @@ def _soft_seam(fill: Tensor, known: Tensor, holes: Tensor, width: int) -> Tensor
     # distance of every hole pixel to the nearest known pixel (1 for the pixels touching it)
     distance = cv2.distanceTransform(hole, cv2.DIST_L2, 3)
     weight = torch.from_numpy(np.clip(distance / (width + 1), 0.0, 1.0))[None].to(fill.dtype)
-    smooth = smooth_fill(known[None].to(fill.dtype), holes[None].to(fill.dtype))[0]
+    smooth = smooth_fill(as_unit(known)[None].to(fill.dtype), holes[None].to(fill.dtype))[0]
     return weight * fill + (1 - weight) * smooth
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+import math
+import types
+import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -99,6 +102,69 @@ def unknown_parameter(
                 hint = f" (parameters: {', '.join(accepted) or 'none'})"
             return f"{what} has no parameter {key!r}{hint}"
     return None
+
+
+def _matches(hint: Any, value: Any) -> bool:
+    """Whether ``value`` fits a simple type hint (unknown hints accept anything)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(arg, value) for arg in args)
+    if origin is typing.Literal:
+        return value in args
+    if origin in (tuple, list) or hint in (tuple, list):
+        return isinstance(value, (tuple, list))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return number and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    return True
+
+
+def _hints(factory: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(factory)
+    except Exception:  # unresolvable annotations: judge by the defaults
+        return {}
+
+
+def _type_mismatch(hint: Any, default: Any, value: Any) -> bool:
+    """Whether ``value`` is of the wrong type for a parameter, judged by its annotation, else
+    by its default (numbers stand for numbers; strings and booleans for themselves)."""
+    if hint is not None:
+        return not _matches(hint, value)
+    if isinstance(default, (bool, str)):
+        return not isinstance(value, type(default))
+    if isinstance(default, (int, float)):
+        return not _matches(float, value)
+    return False
+
+
+def check_parameters(
+    factory: Callable[..., Any], params: Mapping[str, Any], what: str
+) -> str | None:
+    """A message naming the first of ``params`` that ``factory`` does not take, or whose value
+    is not of its default's type (a number where a number is expected…); else ``None``."""
+    problem = unknown_parameter(factory, params, what)
+    if problem:
+        return problem
+    defaults, hints = factory_parameters(factory), _hints(factory)
+    for key, value in params.items():
+        hint = hints.get(key)
+        if _type_mismatch(hint, defaults.get(key), value):
+            expected = _describe_hint(hint) if hint is not None else type(defaults[key]).__name__
+            return f"{what}: parameter {key!r} expects {expected}, got {value!r}"
+    return None
+
+
+def _describe_hint(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 def close_matches(name: str, candidates: list[str], n: int = 3) -> list[str]:

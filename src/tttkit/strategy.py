@@ -15,7 +15,7 @@ from tttkit.config import (
     parse_assignment,
 )
 from tttkit.plugins import PluginHost, get_host
-from tttkit.registry import close_matches, factory_parameters, unknown_parameter
+from tttkit.registry import check_parameters, close_matches, factory_parameters
 from tttkit.validation import SELECTIONS
 
 #: Which registry each component field of a spec draws from.
@@ -148,12 +148,18 @@ def _check_component(component: Component, where: str, kind: str, host: PluginHo
         hint = (
             (" — did you mean " + " or ".join(map(repr, suggestions)) + "?") if suggestions else ""
         )
+        if not suggestions:
+            hint = f" (choose from: {', '.join(registry.names())})"
         raise SpecError(f"{where}: unknown {registry.kind} {component.name!r}{hint}")
-    problem = unknown_parameter(
-        registry.get(component.name), component.params, f"{registry.kind} {component.name!r}"
-    )
+    factory = registry.get(component.name)
+    what = f"{registry.kind} {component.name!r}"
+    problem = check_parameters(factory, component.params, what)
     if problem:
         raise SpecError(f"{where}: {problem}")
+    try:  # the plugin's own checks of its values, before any long work
+        factory(**dict(component.params))
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{where}: {what} refused its parameters: {exc}") from None
 
 
 def resolved_params(

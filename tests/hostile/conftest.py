@@ -51,7 +51,9 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths: dict[str, Path] = {}
 
     def add(name: str) -> Path:
-        paths[name.split(".")[0]] = root / name
+        key = name.split(".")[0]
+        assert key not in paths, f"two zoo files named {key}"
+        paths[key] = root / name
         return root / name
 
     write_image(add("photo.png"), image)
@@ -65,11 +67,14 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     jpeg = cv2.imencode(".jpg", (image.permute(1, 2, 0).numpy() * 255).astype(np.uint8))[1]
     add("truncated.jpg").write_bytes(jpeg.tobytes()[: len(jpeg) // 2])
     png = cv2.imencode(".png", (image.permute(1, 2, 0).numpy() * 255).astype(np.uint8))[1]
-    add("truncated.png").write_bytes(png.tobytes()[: len(png) // 2])
+    add("truncated_png.png").write_bytes(png.tobytes()[: len(png) // 2])
     nan = image.permute(1, 2, 0).numpy().copy()
     nan[10:20, 10:20] = np.nan
     cv2.imwrite(str(add("nan.tiff")), nan[:, :, ::-1].astype(np.float32))
     write_image(add("tiny8.png"), torch.rand(3, 8, 8))
+    tiny_mask = torch.zeros(1, 8, 8)
+    tiny_mask[:, 3:5, 3:5] = 1
+    write_image(add("tiny8_mask.png"), tiny_mask)
     write_image(add("strip.png"), torch.rand(3, 16, 4000))
     strip_mask = torch.zeros(1, 16, 4000)
     strip_mask[:, 4:10, 100:120] = 1
@@ -82,7 +87,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     write_image(add("mask_small.png"), mask[:, :32, :32])
     add("weights_dir").mkdir()
     add("corrupt.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken}")
-    add("text.pt").write_text("not a checkpoint")
+    add("junk.pt").write_text("not a checkpoint")
     add("evil.pt").write_bytes(pickle.dumps(_RunsCode(str(root / "pwned.txt"))))
     buffer = io.BytesIO()
     torch.save({"weights": torch.zeros(2)}, buffer)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tttkit.cli._common import fail
+from tttkit.cli._common import plugin_failure
 from tttkit.cli.eval_cmd import eval_command, masks_command, report_command
 from tttkit.cli.inpaint_cmd import inpaint_command
 from tttkit.cli.list_cmd import list_command
@@ -46,11 +46,7 @@ def options(
     try:
         configure(autoload=not no_plugin_autoload, blocked=block_plugin or ())
     except PluginLoadError as exc:
-        # The chained traceback is the plugin author's lead: show it, then fail.
-        import traceback
-
-        traceback.print_exception(exc.__cause__ or exc)
-        raise fail(str(exc), code=1) from None
+        raise plugin_failure(exc) from None
 
 
 app.command("inpaint")(inpaint_command)

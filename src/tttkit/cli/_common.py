@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -13,6 +14,7 @@ from rich.console import Console
 
 from tttkit.config import SpecError
 from tttkit.io import InputError
+from tttkit.plugins import PluginLoadError
 from tttkit.registry import RegistryError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -24,7 +26,33 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 
 # Strategy overrides shared by every command that runs or shows a strategy.
 StepsOption = Annotated[int | None, typer.Option("--steps", min=0, help="Finetuning steps.")]
-LrOption = Annotated[float | None, typer.Option("--lr", min=0.0, help="Learning rate.")]
+
+
+def finite(value: float | None) -> float | None:
+    """Option callback: refuse ``inf`` and ``nan``, which click's float type accepts."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite number, got {value}")
+    return value
+
+
+LrOption = Annotated[
+    float | None, typer.Option("--lr", min=0.0, callback=finite, help="Learning rate.")
+]
+#: Seeds go to torch and numpy generators, which take 64-bit values.
+MAX_SEED = 2**63 - 1
+SeedOption = Annotated[
+    int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of every random choice.")
+]
+MaxPixelsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-pixels",
+        min=1,
+        help="Refuse photos larger than this many pixels [default: $TTTKIT_MAX_PIXELS, else "
+        "120 megapixels].",
+        show_default=False,
+    ),
+]
 BatchSizeOption = Annotated[
     int | None, typer.Option("--batch-size", min=1, help="Views per finetuning step.")
 ]
@@ -66,11 +94,11 @@ BackboneOptionsOption = Annotated[
 ]
 
 
-def parse_options(items: list[str] | None) -> dict[str, Any]:
+def parse_options(items: list[str] | None, option: str = "--backbone-option") -> dict[str, Any]:
     """``["k=v", …]`` → ``{k: v}`` with JSON values (plain strings otherwise)."""
     from tttkit.config import parse_assignment
 
-    return dict(parse_assignment(item) for item in items or [])
+    return dict(parse_assignment(item, option) for item in items or [])
 
 
 stdout = Console(soft_wrap=True)
@@ -83,6 +111,25 @@ def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
     return typer.Exit(code)
 
 
+#: Set to 1 to see the traceback of a plugin that fails to load.
+ENV_TRACEBACK = "TTTKIT_TRACEBACK"
+
+
+def plugin_failure(exc: PluginLoadError) -> typer.Exit:
+    """Report a broken plugin in one line (its traceback on request) and return exit code 1."""
+    import os
+
+    if os.environ.get(ENV_TRACEBACK, "").strip() in ("1", "true", "yes"):
+        import traceback
+
+        traceback.print_exception(exc.__cause__ or exc)  # the plugin author's lead
+        hint = ""
+    else:
+        hint = f" ({ENV_TRACEBACK}=1 shows the plugin's traceback)"
+    blocking = f"; skip it with --block-plugin {exc.plugin}" if exc.plugin else ""
+    return fail(f"{exc}{blocking}{hint}", code=1)
+
+
 def user_errors(command: F) -> F:
     """Turn the errors a user can fix into a one-line message and exit code 2."""
 
@@ -92,6 +139,8 @@ def user_errors(command: F) -> F:
             return command(*args, **kwargs)
         except (RegistryError, SpecError, InputError) as exc:
             raise fail(str(exc)) from None
+        except PluginLoadError as exc:  # a plugin broke while its registry was being built
+            raise plugin_failure(exc) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -22,6 +22,7 @@ from tttkit.cli._common import (
     BackboneOptionsOption,
     JsonOption,
     PrecisionOption,
+    SeedOption,
     SetOption,
     parse_options,
     print_json,
@@ -36,6 +37,7 @@ from tttkit.evaluation.masks import DEFAULT_COVERAGE, make_masks
 from tttkit.evaluation.report import DEFAULT_GRID_COUNT, write_report
 from tttkit.evaluation.runner import Callbacks, EvalConfig, plan_evaluation, run_evaluation
 from tttkit.evaluation.tables import fmt_gain, fmt_value
+from tttkit.io import InputError, check_output_folder
 from tttkit.pretrain import list_images
 
 ImagesArgument = Annotated[
@@ -44,7 +46,13 @@ ImagesArgument = Annotated[
 SizeOption = Annotated[
     int, typer.Option("--size", min=16, help="Working size: images become SIZE×SIZE.")
 ]
-SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every random choice.")]
+
+
+def check_output_folder_option(folder: Path, option: str) -> None:
+    """An output folder: refuse a file in its place, and an unwritable location, before work."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{option} {folder} is a file, not a folder")
+    check_output_folder(folder, option)
 
 
 @user_errors
@@ -59,6 +67,7 @@ def masks_command(
     as_json: JsonOption = False,
 ) -> None:
     """Simulate one free-form user mask per image (thesis §4.1), the same for every run."""
+    check_output_folder_option(out, "--out")
     made = make_masks(list_images(images), images, out, seed, size, coverage)
     if as_json:
         print_json({"masks": len(made.paths), "out": str(out), "mean_coverage": made.mean_coverage})
@@ -155,6 +164,7 @@ def eval_command(
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate strategies on IMAGES with fixed masks; resumable, and sharded under torchrun."""
+    check_output_folder_option(out, "--out")
     config = EvalConfig(
         images=images, masks=masks, out=out, strategies=tuple(strategy), steps=steps,
         eval_every=eval_every, size=size, seed=seed, backbone=backbone, weights=weights,
@@ -240,6 +250,7 @@ def report_command(
     as_json: JsonOption = False,
 ) -> None:
     """Figures and tables of RUN: curves, ranking, histograms, grids, one HTML page."""
+    check_output_folder_option(out if out is not None else run / "report", "--out")
     report = write_report(
         run, out, grid_images=grid_image or (), grid_count=grid_count, grid_metric=grid_metric
     )

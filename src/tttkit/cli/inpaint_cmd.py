@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import torch.nn.functional as F
 import typer
+from rich.markup import escape
 
 from tttkit.api import DEFAULT_STRATEGY, adapt
 from tttkit.cli._common import (
@@ -18,7 +20,9 @@ from tttkit.cli._common import (
     JsonOption,
     LrOption,
     MaskOption,
+    MaxPixelsOption,
     PrecisionOption,
+    SeedOption,
     SetOption,
     StepsOption,
     parse_options,
@@ -27,7 +31,8 @@ from tttkit.cli._common import (
     stdout,
     user_errors,
 )
-from tttkit.io import InputError, read_image, read_mask, write_image
+from tttkit.io import InputError, check_output_file, read_image, read_mask, write_image
+from tttkit.regions import REGION_MODES
 
 ExistingFile = Annotated[Path, typer.Argument(help="The photo to complete.", show_default=False)]
 
@@ -48,7 +53,7 @@ def inpaint_command(
     backbone: Annotated[str | None, typer.Option("--backbone", help="Backbone name.")] = None,
     backbone_options: BackboneOptionsOption = None,
     weights: Annotated[Path | None, typer.Option("--weights", help="Backbone checkpoint.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 0,
+    seed: SeedOption = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     precision: PrecisionOption = "auto",
     channels_last: Annotated[
@@ -96,6 +101,7 @@ def inpaint_command(
             help="Photos larger than the working size: crop (windows around holes), resize, full.",
         ),
     ] = "crop",
+    max_pixels: MaxPixelsOption = None,
     resize_mask: Annotated[
         bool, typer.Option("--resize-mask", help="Resize a mask of another size to the image.")
     ] = False,
@@ -110,9 +116,18 @@ def inpaint_command(
     as_json: JsonOption = False,
 ) -> None:
     """Finetune the backbone on IMAGE (test-time training), then fill the holes of --mask."""
-    photo = read_image(image)
+    # Everything that can be checked is checked before the photo is read or a step is run.
+    out = out or image.with_name(f"{image.stem}_tttkit.png")
+    inputs = [("IMAGE", image), ("--mask", user_mask), ("--ground-truth", ground_truth),
+              ("--weights", weights)]  # fmt: skip
+    check_output_file(out, "--out", inputs=inputs)
+    if save_raw is not None:
+        check_output_file(save_raw, "--save-raw", inputs=[*inputs, ("--out", out)])
+    if region not in REGION_MODES:
+        raise InputError(f"--region must be one of {', '.join(REGION_MODES)}, got {region!r}")
+    photo = read_image(image, max_pixels=max_pixels, dtype=torch.uint8)
     size = tuple(photo.shape[-2:])
-    holes = read_mask(user_mask)
+    holes = read_mask(user_mask, max_pixels=max_pixels)
     if tuple(holes.shape[-2:]) != size:
         if not resize_mask:
             raise InputError(
@@ -120,19 +135,29 @@ def inpaint_command(
                 f"{size[1]}×{size[0]} (pass --resize-mask to resize it)"
             )
         holes = (F.interpolate(holes[None], size=size, mode="nearest")[0] > 0.5).float()
-    truth = read_image(ground_truth) if ground_truth is not None else None
+    holes = holes.to(torch.uint8)  # a quarter of float32's memory on a large photo
+    truth = read_image(ground_truth, max_pixels=max_pixels) if ground_truth is not None else None
     if truth is not None and tuple(truth.shape[-2:]) != size:
-        raise InputError(f"ground truth {ground_truth} is not the size of image {image}")
-    out = out or image.with_name(f"{image.stem}_tttkit.png")
-    result = adapt(
-        photo, holes, backbone=backbone, weights=weights, strategy=strategy, ground_truth=truth,
-        seed=seed, device=device, perceptual_weights=perceptual_weights, show_progress=not as_json,
-        region=region, backbone_options=parse_options(backbone_options), precision=precision,
-        channels_last=channels_last,
-        label=image.name, steps=steps, lr=lr, batch_size=batch_size, finetune_mask=finetune_mask,
-        filler=filler, augment=augment, freeze=freeze, select=select, early_stop=early_stop,
-        refit=refit, sets=sets or (),
-    )  # fmt: skip
+        raise InputError(
+            f"ground truth {ground_truth} is {truth.shape[-1]}×{truth.shape[-2]}, not the size "
+            f"of image {image} ({size[1]}×{size[0]})"
+        )
+    try:
+        result = adapt(
+            photo, holes, backbone=backbone, weights=weights, strategy=strategy,
+            ground_truth=truth, seed=seed, device=device, perceptual_weights=perceptual_weights,
+            show_progress=not as_json, region=region,
+            backbone_options=parse_options(backbone_options), precision=precision,
+            channels_last=channels_last,
+            label=image.name, steps=steps, lr=lr, batch_size=batch_size,
+            finetune_mask=finetune_mask, filler=filler, augment=augment, freeze=freeze,
+            select=select, early_stop=early_stop, refit=refit, sets=sets or (),
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        stderr.print(
+            f"[yellow]interrupted:[/] nothing was written; {escape(str(out))} is as it was"
+        )
+        raise typer.Exit(130) from None
     for notice in result.notices:
         stderr.print(f"[yellow]notice:[/] {notice}")
     write_image(out, result.finetuned)

@@ -20,17 +20,28 @@ from rich.progress import (
 )
 
 from tttkit.checkpoint import read_metadata
-from tttkit.cli._common import BackboneOptionsOption, parse_options, stderr, stdout, user_errors
+from tttkit.cli._common import (
+    BackboneOptionsOption,
+    SeedOption,
+    parse_options,
+    stderr,
+    stdout,
+    user_errors,
+)
 from tttkit.config import SpecError, replace_checked
 from tttkit.execution import resolve_device
-from tttkit.io import atomic_write_bytes
+from tttkit.io import atomic_write_bytes, check_output_file
 from tttkit.plugins import get_host
 from tttkit.pretrain import PRETRAIN_LOSSES, PretrainConfig, list_images, pretrain, split_holdout
+from tttkit.registry import check_parameters
 
 
 def _backbone_config(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """The backbone's full configuration with its options applied (checked)."""
     factory = get_host().registry("backbones").get(name)
+    problem = check_parameters(factory, options, f"backbone {name!r}")
+    if problem:
+        raise SpecError(f"--backbone-option: {problem}")
     try:
         with torch.device("meta"):  # validates the options without allocating weights
             return dict(factory(**options).config)
@@ -39,9 +50,29 @@ def _backbone_config(name: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _truncate_log(log: Path, step: int) -> None:
-    """Drop log lines an interrupted run wrote after its last checkpoint (resume repeats them)."""
-    kept = [line for line in log.read_text().splitlines() if json.loads(line)["step"] <= step]
+    """Drop log lines an interrupted run wrote after its last checkpoint (resume repeats them),
+    and a last line it was killed in the middle of writing."""
+    kept = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a partial line: the step is redone after the resume
+        logged = record.get("step") if isinstance(record, dict) else None
+        if isinstance(logged, int) and logged <= step:
+            kept.append(line)
     atomic_write_bytes(log, ("\n".join(kept) + "\n").encode() if kept else b"")
+
+
+def _kept(out: Path) -> str:
+    """What an interrupted run leaves, and how to continue it."""
+    if not out.is_file():
+        return "no checkpoint was written yet; nothing to resume"
+    step = read_metadata(out).get("tttkit.pretrain.step", "?")
+    return (
+        f"the checkpoint of step {step} is kept in {out}; continue with "
+        f"--resume {out} (the same command line, --resume added)"
+    )
 
 
 @user_errors
@@ -64,7 +95,7 @@ def pretrain_command(
     init: Annotated[
         Path | None, typer.Option("--init", help="Start from these weights (fresh optimizers).")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of sampling and init.")] = 0,
+    seed: SeedOption = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 250,
     validate_every: Annotated[int, typer.Option("--validate-every", min=1)] = 250,
@@ -85,6 +116,10 @@ def pretrain_command(
     """Pretrain a backbone on IMAGES (thesis §3.3); resumable, and data-parallel under torchrun."""
     if out.suffix != ".safetensors":
         raise SpecError(f"--out {out}: the checkpoint must be a .safetensors file")
+    # --resume may name --out itself (a run continues in its own file); --init may not.
+    check_output_file(out, "--out", inputs=[("--init", init)], suffixes=(".safetensors",))
+    if resume is not None:
+        read_metadata(resume)  # missing or damaged: say so before any data is read
     world = int(os.environ.get("WORLD_SIZE", "1"))
     resolved = resolve_device(device)
     if world > 1 and not dist.is_initialized():
@@ -134,12 +169,17 @@ def pretrain_command(
             f"step {step}: validation " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
         )
 
-    with progress:
-        task = progress.add_task("pretrain", total=steps, status="")
-        pretrain(
-            get_host().registry("backbones").get(backbone), settings, train_paths, val_paths, out,
-            perceptual=features, resume=resume, init=init, device=resolved, on_step=on_step,
-            on_validate=on_validate,
-        )  # fmt: skip
+    try:
+        with progress:
+            task = progress.add_task("pretrain", total=steps, status="")
+            pretrain(
+                get_host().registry("backbones").get(backbone), settings, train_paths, val_paths,
+                out, perceptual=features, resume=resume, init=init, device=resolved,
+                on_step=on_step, on_validate=on_validate,
+            )  # fmt: skip
+    except KeyboardInterrupt:
+        if rank == 0:
+            stderr.print(f"[yellow]interrupted:[/] {_kept(out)}")
+        raise typer.Exit(130) from None
     if dist.is_initialized():
         dist.destroy_process_group()

@@ -12,9 +12,11 @@ names involved — not on how many images there are, their order, or which proce
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from tttkit.io import InputError
 
@@ -78,6 +80,19 @@ class RunLayout:
     def settings(self) -> Path:
         """``run.json``: the settings every resumed run must match."""
         return self.root / "run.json"
+
+    def read_settings(self) -> dict[str, Any]:
+        """The stored ``run.json``; a damaged one is an :class:`InputError` naming it."""
+        try:
+            settings = json.loads(self.settings.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(
+                f"{self.settings} is damaged and cannot be read ({exc}); it records the run's "
+                "settings: restore it, or start the run again in another --out"
+            ) from None
+        if not isinstance(settings, dict):
+            raise InputError(f"{self.settings} is not an evaluation run's settings")
+        return settings
 
     @property
     def results(self) -> Path:

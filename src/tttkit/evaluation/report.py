@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -63,7 +62,7 @@ def load_run(run: Path) -> tuple[dict[str, Any], list[Record]]:
     layout = RunLayout(run)
     if not layout.settings.is_file():
         raise InputError(f"{run} is not an evaluation run (no run.json); see `tttkit eval`")
-    settings = json.loads(layout.settings.read_text())
+    settings = layout.read_settings()
     records = sort_records(load_records(layout), settings.get("order"))
     if not records:
         raise InputError(f"{run} has no finished results yet")

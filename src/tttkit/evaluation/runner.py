@@ -254,7 +254,7 @@ def _open_run(plan: Plan) -> None:
                 f"{layout.root} already holds an evaluation run: pass --resume to continue it, "
                 "or choose another --out"
             )
-        stored = _spec_fields_completed(json.loads(layout.settings.read_text()))
+        stored = _spec_fields_completed(layout.read_settings())
         changed = settings_differences(stored, plan.settings)
         if changed:
             listed = "; ".join(changed[:4])

@@ -91,8 +91,15 @@ def load_set_metrics(
     if metric is None:
         return None
     if layout.set_metrics.is_file():
-        stored = json.loads(layout.set_metrics.read_text())
-        if stored.get("digest") == records_digest(records) and stored.get("metric") == metric:
+        try:
+            stored = json.loads(layout.set_metrics.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            stored = {}  # a damaged cache: recomputed below
+        if (
+            isinstance(stored, dict)
+            and stored.get("digest") == records_digest(records)
+            and stored.get("metric") == metric
+        ):
             return stored
     data = compute_set_metrics(layout, records, metric)
     write_set_metrics(layout, data)

@@ -1,0 +1,98 @@
+"""Broken third-party plugins: each is named (with its distribution) in one line, exit code 1,
+and `--block-plugin` is offered; the traceback only on request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.helpers import write_module
+from tttkit.cli import app
+
+ENV = {"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb"}
+
+HEADER = "from tttkit import hookimpl\nfrom tttkit.config import StrategySpec\n"
+
+PLUGINS = [
+    ("import-error", "raise RuntimeError('boom at import')\n", "failed to import", "list"),
+    ("exit-at-import", "import sys\nsys.exit(0)\n", "failed to import", "list"),
+    (
+        "hook-raises",
+        HEADER + "@hookimpl\ndef tttkit_register_fillers(register):\n    raise KeyError('x')\n",
+        "failed in tttkit_register_fillers",
+        "list",
+    ),
+    (
+        "hook-exits",
+        HEADER + "@hookimpl\ndef tttkit_register_fillers(register):\n    raise SystemExit(3)\n",
+        "failed in tttkit_register_fillers",
+        "list",
+    ),
+    (
+        "not-a-spec",
+        HEADER + "@hookimpl\ndef tttkit_register_strategies(register):\n"
+        "    register({'name': 'dict-strategy'})\n",
+        "not a StrategySpec",
+        "list",
+    ),
+    (
+        "not-callable",
+        HEADER + "@hookimpl\ndef tttkit_register_fillers(register):\n"
+        "    register('broken-filler', 42)\n",
+        "non-callable factory",
+        "list",
+    ),
+    (
+        "hook-typo",
+        HEADER + "@hookimpl\ndef tttkit_register_filler(register):\n    pass\n",
+        "tttkit_register_fillers",
+        "list",
+    ),
+    (
+        "hook-raises-under-inpaint",
+        HEADER + "@hookimpl\ndef tttkit_register_strategies(register):\n    1 / 0\n",
+        "ZeroDivisionError",
+        "strategies show default",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "says", "command"), PLUGINS, ids=[p[0] for p in PLUGINS]
+)
+def test_broken_plugin_is_named(
+    install_fake: Callable[[str, dict[str, str]], Path],
+    module: str,
+    source: str,
+    says: str,
+    command: str,
+) -> None:
+    name = "tttkit_hostile_" + module.replace("-", "_")
+    site = install_fake("hostile-dist", {"hostile": name})
+    write_module(site, name, source)
+    result = CliRunner().invoke(app, command.split(), env=ENV)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 1, result.stderr
+    message = result.stderr
+    assert "plugin 'hostile'" in message and says in message
+    assert "--block-plugin hostile" in message and "Traceback" not in message
+    assert len(message.strip().splitlines()) == 1
+
+
+def test_traceback_on_request(install_fake: Callable[[str, dict[str, str]], Path]) -> None:
+    site = install_fake("hostile-dist", {"hostile": "tttkit_hostile_tb"})
+    write_module(site, "tttkit_hostile_tb", "raise RuntimeError('boom at import')\n")
+    result = CliRunner().invoke(app, ["list"], env={**ENV, "TTTKIT_TRACEBACK": "1"})
+    assert result.exit_code == 1 and "Traceback" in result.stderr and "boom" in result.stderr
+
+
+def test_blocked_broken_plugin_lets_commands_run(
+    install_fake: Callable[[str, dict[str, str]], Path],
+) -> None:
+    site = install_fake("hostile-dist", {"hostile": "tttkit_hostile_blocked"})
+    write_module(site, "tttkit_hostile_blocked", "import sys\nsys.exit(0)\n")
+    result = CliRunner().invoke(app, ["--block-plugin", "hostile", "list", "fillers"], env=ENV)
+    assert result.exit_code == 0 and "random-pixels" in result.stdout

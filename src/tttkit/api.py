@@ -26,7 +26,7 @@ from tttkit.imageops import as_unit, to_dtype
 from tttkit.io import InputError, read_image, read_mask
 from tttkit.metrics import image_metrics
 from tttkit.plugins import PluginHost, get_host
-from tttkit.regions import Window, paste, plan_windows, responsible_holes, to_network
+from tttkit.regions import HoleLabels, Window, paste, plan_windows, responsible_holes, to_network
 from tttkit.registry import check_parameters
 from tttkit.strategy import get_strategy, override
 
@@ -262,7 +262,7 @@ def _run_windows(
     spec: StrategySpec,
     net: Backbone,
     windows: list[Window],
-    labels: Any,
+    labels: HoleLabels,
     label: str,
     options: dict[str, Any],
 ) -> Result:

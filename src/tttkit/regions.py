@@ -20,7 +20,7 @@ In every mode pixels outside the holes are returned bit-identical to the input.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -78,28 +78,63 @@ class Window:
         return max(1, round(self.height * self.scale)), max(1, round(self.width * self.scale))
 
 
-def hole_groups(mask: Tensor, gap: int) -> tuple[np.ndarray, int]:
-    """Label map of hole groups: holes within ``gap`` pixels of each other share a label."""
+@dataclass(frozen=True)
+class HoleLabels:
+    """Hole-group labels of a photo (0: no hole), stored for the holes' bounding box only, so
+    that their memory grows with the holes, not with the photo.
+
+    Attributes:
+        shape: the photo's ``(H, W)``.
+        top, left: where ``box`` lies in the photo.
+        box: ``int32`` labels of the bounding box.
+    """
+
+    shape: tuple[int, int]
+    top: int = 0
+    left: int = 0
+    box: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int32), repr=False)
+
+    def crop(self, rows: slice, cols: slice) -> np.ndarray:
+        """The labels of the photo's ``[rows, cols]`` rectangle (zero outside the box)."""
+        height, width = self.shape
+        r0, r1, _ = rows.indices(height)
+        c0, c1, _ = cols.indices(width)
+        out = np.zeros((max(0, r1 - r0), max(0, c1 - c0)), np.int32)
+        b_height, b_width = self.box.shape
+        top, bottom = max(r0, self.top), min(r1, self.top + b_height)
+        left, right = max(c0, self.left), min(c1, self.left + b_width)
+        if top < bottom and left < right:
+            out[top - r0 : bottom - r0, left - c0 : right - c0] = self.box[
+                top - self.top : bottom - self.top, left - self.left : right - self.left
+            ]
+        return out
+
+    def dense(self) -> np.ndarray:
+        """The whole ``(H, W)`` label map (for inspection; a large photo makes it large)."""
+        return self.crop(slice(None), slice(None))
+
+
+def hole_groups(mask: Tensor, gap: int) -> tuple[HoleLabels, int]:
+    """Hole groups: holes within ``gap`` pixels of each other share a label; and their count."""
     holes = (mask.reshape(mask.shape[-2:]) > 0.5).numpy()
-    labels = np.zeros(holes.shape, np.int32)
+    shape = (int(holes.shape[0]), int(holes.shape[1]))
     rows, cols = np.nonzero(holes.any(axis=1))[0], np.nonzero(holes.any(axis=0))[0]
     if len(rows) == 0:
-        return labels, 0
-    # Only the holes' bounding box (plus the gap) is labelled: memory grows with the holes.
-    top, bottom = max(0, rows[0] - gap), min(holes.shape[0], rows[-1] + gap + 1)
-    left, right = max(0, cols[0] - gap), min(holes.shape[1], cols[-1] + gap + 1)
+        return HoleLabels(shape), 0
+    # Only the holes' bounding box (plus the gap) is labelled.
+    top, bottom = max(0, rows[0] - gap), min(shape[0], rows[-1] + gap + 1)
+    left, right = max(0, cols[0] - gap), min(shape[1], cols[-1] + gap + 1)
     box = holes[top:bottom, left:right].astype(np.uint8)
     kernel = np.ones((2 * gap + 1, 2 * gap + 1), np.uint8) if gap > 0 else None
     grown = cv2.dilate(box, kernel) if kernel is not None else box
-    count, box_labels = cv2.connectedComponents(grown, connectivity=8, ltype=cv2.CV_32S)
-    box_labels[box == 0] = 0
-    labels[top:bottom, left:right] = box_labels
-    return labels, count - 1
+    count, labels = cv2.connectedComponents(grown, connectivity=8, ltype=cv2.CV_32S)
+    labels[box == 0] = 0
+    return HoleLabels(shape, int(top), int(left), labels), count - 1
 
 
 def plan_windows(
     mask: Tensor, working_size: int, mode: str = "crop"
-) -> tuple[list[Window], np.ndarray]:
+) -> tuple[list[Window], HoleLabels]:
     """The windows to run on, and the hole-group label map their ``label`` refers to.
 
     Args:
@@ -110,7 +145,7 @@ def plan_windows(
     if mode not in REGION_MODES:
         raise InputError(f"--region must be one of {', '.join(REGION_MODES)}, got {mode!r}")
     height, width = mask.shape[-2:]
-    everything = np.zeros((0, 0), np.int32)  # label-0 windows fill every hole: no map needed
+    everything = HoleLabels((height, width))  # label-0 windows fill every hole: no map needed
     if mode == "full":
         return [Window(0, 0, height, width, 1.0)], everything
     # Short side to the working size, long side at most RESIZE_ASPECT times it (a long strip).
@@ -122,11 +157,12 @@ def plan_windows(
         return whole, everything
     labels, count = hole_groups(mask, gap=max(1, working_size // 8))
     windows = []
-    boxes = _label_boxes(labels)
+    boxes = _label_boxes(labels.box)
     for label in range(1, count + 1):
         if label not in boxes:
             continue
         ys, xs = boxes[label]
+        ys, xs = ys + labels.top, xs + labels.left
         extent = int(max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1))
         side = max(working_size, 3 * extent)
         # Square where the photo allows; along a narrow photo, as long as the square's side.
@@ -171,12 +207,12 @@ def to_network(x: Tensor, window: Window, binary: bool = False) -> Tensor:
     return (small > 0).float() if binary else small
 
 
-def responsible_holes(mask: Tensor, labels: np.ndarray, window: Window) -> Tensor:
+def responsible_holes(mask: Tensor, labels: HoleLabels, window: Window) -> Tensor:
     """``(1, h, w)`` boolean mask of the holes inside ``window`` that it must fill."""
     rows, cols = window.slices
     holes = mask.reshape(1, *mask.shape[-2:])[:, rows, cols] > 0.5
     if window.label:  # only this group's holes: other windows fill the others
-        holes &= torch.from_numpy(labels[rows, cols] == window.label)[None]
+        holes &= torch.from_numpy(labels.crop(rows, cols) == window.label)[None]
     return holes
 
 

@@ -47,6 +47,7 @@ def test_resume_continues_exactly(photos: Path, tmp_path: Path) -> None:
     log_path = split.with_name(split.name + ".log.jsonl")
     with log_path.open("a") as handle:  # an interrupted run logged a step it never saved
         handle.write(json.dumps({"step": 3, "losses": {"total": 1.0}}) + "\n")
+        handle.write('{"step": 4, "los')  # and was killed in the middle of a line
     code, output = pretrain(photos, split, "--steps", "4", "--resume", str(split))
     assert code == 0, output
     a, b = load_file(str(straight)), load_file(str(split))

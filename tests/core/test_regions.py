@@ -37,7 +37,7 @@ def test_windows_group_nearby_holes_and_stay_inside_the_photo() -> None:
         rows, cols = window.slices
         assert window.top >= 0 and window.left >= 0
         assert rows.stop <= 300 and cols.stop <= 400
-        group = torch.from_numpy(labels == window.label)
+        group = torch.from_numpy(labels.dense() == window.label)
         assert group[rows, cols].sum() == group.sum()  # the window holds its whole group
         assert window.network_size() == (64, 64) or window.scale == 1.0
 

@@ -59,11 +59,6 @@ def _resume_state(content: bytes) -> Callable[[Path, dict[str, Path]], None]:
     return prepare
 
 
-def _partial_log(work: Path, zoo: dict[str, Path]) -> None:
-    _resume_state(b"")(work, zoo)
-    (work / "net.safetensors.log.jsonl").write_text('{"step": 1, "losses": {}}\n{"step": 2, "lo')
-
-
 CASES = [
     # -- inpaint: the photo ----------------------------------------------------------------
     Case("image-missing", inpaint(image="{dir}/nope.png"), ("nope.png", "does not exist")),
@@ -72,16 +67,28 @@ CASES = [
     Case("image-empty-file", inpaint(image="{empty}"), ("empty.png", "empty")),
     Case("image-text", inpaint(image="{text}"), ("text.png", "not an image")),
     Case("image-truncated-jpeg", inpaint(image="{truncated}"), ("truncated.jpg", "truncated")),
-    Case("image-truncated-png", inpaint(image="{truncated_png}"), ("truncated_png.png", "truncated")),
+    Case(
+        "image-truncated-png", inpaint(image="{truncated_png}"), ("truncated_png.png", "truncated")
+    ),
     Case("image-nan-tiff", inpaint(image="{nan}"), ("nan.tiff", "not finite")),
-    Case("image-8x8", inpaint(image="{tiny8}", mask="{tiny8_mask}"),
-         ("tiny8.png", "8×8", "too small")),
+    Case(
+        "image-8x8",
+        inpaint(image="{tiny8}", mask="{tiny8_mask}"),
+        ("tiny8.png", "8×8", "too small"),
+    ),
     # a narrow strip is completed in a window as long as the square it cannot hold
-    Case("image-4000x16-succeeds", (*inpaint(image="{strip}", mask="{strip_mask}"), "--out",
-         "{dir}/strip_out.png"), (), code=0),
+    Case(
+        "image-4000x16-succeeds",
+        (*inpaint(image="{strip}", mask="{strip_mask}"), "--out", "{dir}/strip_out.png"),
+        (),
+        code=0,
+    ),
     Case("image-bomb", inpaint(image="{bomb}"), ("bomb.png", "megapixels", "--max-pixels")),
-    Case("image-over-max-pixels", inpaint("--max-pixels", "1000"),
-         ("photo.png", "64×64", "--max-pixels")),
+    Case(
+        "image-over-max-pixels",
+        inpaint("--max-pixels", "1000"),
+        ("photo.png", "64×64", "--max-pixels"),
+    ),
     Case("max-pixels-zero", inpaint("--max-pixels", "0"), ("--max-pixels",)),
     # -- inpaint: the mask -----------------------------------------------------------------
     Case("mask-missing", inpaint(mask="{dir}/nope.png"), ("nope.png", "does not exist")),
@@ -94,13 +101,18 @@ CASES = [
     Case("mask-truncated", inpaint(mask="{truncated}"), ("truncated.jpg", "truncated")),
     # -- inpaint: outputs, checked before any work -----------------------------------------
     Case("out-directory", inpaint("--out", "{folder}"), ("--out", "folder.png", "directory")),
-    Case("out-under-a-file", inpaint("--out", "{a_file}/x.png"), ("--out", "a_file", "not a folder")),
+    Case(
+        "out-under-a-file", inpaint("--out", "{a_file}/x.png"), ("--out", "a_file", "not a folder")
+    ),
     Case("out-unwritable", inpaint("--out", "/proc/tttkit-out.png"), ("--out", "/proc")),
     Case("out-bad-extension", inpaint("--out", "{dir}/out.xyz"), ("--out", ".xyz")),
     Case("out-is-the-photo", inpaint("--out", "{photo}"), ("--out", "photo.png", "input")),
     Case("out-is-the-mask", inpaint("--out", "{mask}"), ("--out", "mask.png", "input")),
-    Case("save-raw-same-as-out", inpaint("--save-raw", "{dir}/out.png"),
-         ("--save-raw", "--out", "same")),
+    Case(
+        "save-raw-same-as-out",
+        inpaint("--save-raw", "{dir}/out.png"),
+        ("--save-raw", "--out", "same"),
+    ),
     Case("save-raw-bad-extension", inpaint("--save-raw", "{dir}/raw.xyz"), ("--save-raw", ".xyz")),
     Case("save-raw-directory", inpaint("--save-raw", "{folder}"), ("--save-raw", "directory")),
     Case("ground-truth-other-size", inpaint("--ground-truth", "{tiny8}"), ("tiny8.png", "size")),
@@ -122,8 +134,11 @@ CASES = [
     Case("set-unknown-field", inpaint("--set", "stpes=3"), ("stpes", "steps")),
     Case("set-no-value", inpaint("--set", "steps"), ("--set", "steps")),
     Case("set-loss-weight-inf", inpaint("--set", "losses.l1=Infinity"), ("losses.l1", "finite")),
-    Case("set-bad-param-type", inpaint("--set", "finetune_mask.params.alpha=x"),
-         ("finetune_mask", "alpha")),
+    Case(
+        "set-bad-param-type",
+        inpaint("--set", "finetune_mask.params.alpha=x"),
+        ("finetune_mask", "alpha"),
+    ),
     Case("set-bad-optimizer", inpaint("--set", "optim.name=adamw"), ("optim.name", "adamw")),
     Case("set-betas-out-of-range", inpaint("--set", "optim.betas=[2, 0.9]"), ("optim.betas",)),
     Case("augment-bad-probability", inpaint("--augment", "lr-flip:2"), ("--augment", "lr-flip")),
@@ -134,57 +149,104 @@ CASES = [
     Case("backbone-unknown", inpaint("--backbone", "lama2"), ("lama2", "lama")),
     Case("backbone-option-bad-value", inpaint("--backbone-option", "width=abc"), ("width", "abc")),
     Case("backbone-option-unknown", inpaint("--backbone-option", "depth=3"), ("depth",)),
-    Case("backbone-option-vs-checkpoint", inpaint("--backbone-option", "width=16"),
-         ("width", "weights.safetensors")),
+    Case(
+        "backbone-option-vs-checkpoint",
+        inpaint("--backbone-option", "width=16"),
+        ("width", "weights.safetensors"),
+    ),
     # -- inpaint: weights ------------------------------------------------------------------
-    Case("weights-missing", inpaint("--weights", "{dir}/nope.safetensors"),
-         ("nope.safetensors", "does not exist")),
+    Case(
+        "weights-missing",
+        inpaint("--weights", "{dir}/nope.safetensors"),
+        ("nope.safetensors", "does not exist"),
+    ),
     Case("weights-directory", inpaint("--weights", "{weights_dir}"), ("weights_dir", "directory")),
     Case("weights-corrupt", inpaint("--weights", "{corrupt}"), ("corrupt.safetensors",)),
     Case("weights-text-pt", inpaint("--weights", "{junk}"), ("junk.pt",)),
     Case("weights-pickle-payload", inpaint("--weights", "{evil}"), ("evil.pt", "weights_only")),
     Case("weights-foreign-pt", inpaint("--weights", "{foreign}"), ("foreign.pt",)),
-    Case("weights-other-backbone-named", inpaint("--backbone", "attention-net-compact",
-         "--weights", "{other_backbone}"), ("other_backbone", "attention-net-small")),
-    Case("perceptual-weights-missing", inpaint("--strategy", "optimal", "--perceptual-weights",
-         "{dir}/vgg.safetensors"), ("vgg.safetensors",)),
+    Case(
+        "weights-other-backbone-named",
+        inpaint("--backbone", "attention-net-compact", "--weights", "{other_backbone}"),
+        ("other_backbone", "attention-net-small"),
+    ),
+    Case(
+        "perceptual-weights-missing",
+        inpaint("--strategy", "optimal", "--perceptual-weights", "{dir}/vgg.safetensors"),
+        ("vgg.safetensors",),
+    ),
     # -- masks, eval, report ---------------------------------------------------------------
     Case("masks-folder-missing", ("masks", "{dir}/nope", "--out", "{dir}/m"), ("nope",)),
     Case("masks-no-images", ("masks", "{no_images}", "--out", "{dir}/m"), ("no_images",)),
-    Case("masks-out-is-a-file", ("masks", "{images}", "--out", "{a_file}"),
-         ("--out", "a_file", "not a folder")),
-    Case("masks-seed-65-bit", ("masks", "{images}", "--out", "{dir}/m", "--seed", str(2**65)),
-         ("--seed",)),
+    Case(
+        "masks-out-is-a-file",
+        ("masks", "{images}", "--out", "{a_file}"),
+        ("--out", "a_file", "not a folder"),
+    ),
+    Case(
+        "masks-seed-65-bit",
+        ("masks", "{images}", "--out", "{dir}/m", "--seed", str(2**65)),
+        ("--seed",),
+    ),
     Case("eval-out-is-a-file", eval_("--out", "{a_file}"), ("--out", "a_file", "not a folder")),
-    Case("eval-resume-corrupt-run-json", eval_("--out", "{dir}/run", "--resume"),
-         ("run.json",), prepare=lambda w, z: shutil.copytree(z["corrupt_run"], w / "run")),
+    Case(
+        "eval-resume-corrupt-run-json",
+        eval_("--out", "{dir}/run", "--resume"),
+        ("run.json",),
+        prepare=lambda w, z: shutil.copytree(z["corrupt_run"], w / "run"),
+    ),
     Case("eval-masks-missing", eval_("--masks", "{dir}/nope"), ("nope",)),
     Case("eval-strategy-unknown", eval_("--strategy", "defualt"), ("defualt",)),
     Case("eval-set-nan", eval_("--set", "optim.lr=NaN"), ("optim.lr",)),
     Case("eval-seed-65-bit", eval_("--seed", str(2**65)), ("--seed",)),
     Case("report-missing", ("report", "{dir}/nope"), ("nope",)),
     Case("report-corrupt-run-json", ("report", "{corrupt_run}"), ("run.json",)),
-    Case("report-out-is-a-file", ("report", "{corrupt_run}", "--out", "{a_file}"),
-         ("--out", "a_file")),
+    Case(
+        "report-out-is-a-file",
+        ("report", "{corrupt_run}", "--out", "{a_file}"),
+        ("--out", "a_file"),
+    ),
     # -- pretrain ----------------------------------------------------------------------------
-    Case("pretrain-out-not-safetensors", pretrain("--out", "{dir}/net.pt"), ("--out", ".safetensors")),
-    Case("pretrain-out-under-a-file", pretrain("--out", "{a_file}/net.safetensors"),
-         ("--out", "a_file", "not a folder")),
-    Case("pretrain-resume-missing", pretrain("--resume", "{dir}/nope.safetensors"),
-         ("nope.safetensors",)),
-    Case("pretrain-resume-truncated-state", pretrain("--resume", "{dir}/old.safetensors"),
-         ("old.safetensors.state.pt",), prepare=_resume_state(b"PK\x03\x04 truncated")),
-    Case("pretrain-resume-foreign-state", pretrain("--resume", "{dir}/old.safetensors"),
-         ("old.safetensors.state.pt",), prepare=_resume_state(b"\x80\x04K\x01.")),
-    Case("pretrain-backbone-option-bad-value", pretrain("--backbone-option", "width=abc"),
-         ("width", "abc")),
+    Case(
+        "pretrain-out-not-safetensors", pretrain("--out", "{dir}/net.pt"), ("--out", ".safetensors")
+    ),
+    Case(
+        "pretrain-out-under-a-file",
+        pretrain("--out", "{a_file}/net.safetensors"),
+        ("--out", "a_file", "not a folder"),
+    ),
+    Case(
+        "pretrain-resume-missing",
+        pretrain("--resume", "{dir}/nope.safetensors"),
+        ("nope.safetensors",),
+    ),
+    Case(
+        "pretrain-resume-truncated-state",
+        pretrain("--resume", "{dir}/old.safetensors"),
+        ("old.safetensors.state.pt",),
+        prepare=_resume_state(b"PK\x03\x04 truncated"),
+    ),
+    Case(
+        "pretrain-resume-foreign-state",
+        pretrain("--resume", "{dir}/old.safetensors"),
+        ("old.safetensors.state.pt",),
+        prepare=_resume_state(b"\x80\x04K\x01."),
+    ),
+    Case(
+        "pretrain-backbone-option-bad-value",
+        pretrain("--backbone-option", "width=abc"),
+        ("width", "abc"),
+    ),
     Case("pretrain-loss-unknown", pretrain("--loss", "vgg=1"), ("--loss", "vgg")),
     Case("pretrain-seed-65-bit", pretrain("--seed", str(2**65)), ("--seed",)),
     # -- list, strategies --------------------------------------------------------------------
     Case("list-unknown-kind", ("list", "backbone"), ("backbone", "backbones")),
     Case("strategies-show-unknown", ("strategies", "show", "defualt"), ("defualt", "default")),
-    Case("strategies-show-bad-set", ("strategies", "show", "default", "--set", "optim.lr=NaN"),
-         ("optim.lr",)),
+    Case(
+        "strategies-show-bad-set",
+        ("strategies", "show", "default", "--set", "optim.lr=NaN"),
+        ("optim.lr",),
+    ),
 ]
 
 

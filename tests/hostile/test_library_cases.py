@@ -54,11 +54,19 @@ LIBRARY_CASES: list[tuple[str, Callable[[dict[str, Path]], Any], type[Exception]
     ("mask-zero-one", lambda z: read_mask(z["mask01"]), InputError, "0/255"),
     ("mask-size", lambda z: read_mask(z["mask"], size=(32, 32)), InputError, "64×64"),
     ("adapt-nan-pixels", lambda z: _adapt(_nan_photo()), InputError, "not finite"),
-    ("adapt-too-small", lambda z: _adapt(torch.rand(3, 8, 8), torch.ones(1, 8, 8)),
-     InputError, "too small"),
+    (
+        "adapt-too-small",
+        lambda z: _adapt(torch.rand(3, 8, 8), torch.ones(1, 8, 8)),
+        InputError,
+        "too small",
+    ),
     ("adapt-grey-shape", lambda z: _adapt(torch.rand(64, 64)), InputError, "(3, H, W)"),
-    ("adapt-int64", lambda z: _adapt(torch.zeros(3, 64, 64, dtype=torch.int64)),
-     InputError, "int64"),
+    (
+        "adapt-int64",
+        lambda z: _adapt(torch.zeros(3, 64, 64, dtype=torch.int64)),
+        InputError,
+        "int64",
+    ),
     ("adapt-mask-shape", lambda z: _adapt(mask=torch.zeros(1, 32, 32)), InputError, "mask"),
     ("adapt-region", lambda z: _adapt(region="bogus"), InputError, "--region"),
     ("adapt-unknown-override", lambda z: _adapt(stpes=3), TypeError, "stpes"),
@@ -66,18 +74,38 @@ LIBRARY_CASES: list[tuple[str, Callable[[dict[str, Path]], Any], type[Exception]
     ("adapt-set-nan", lambda z: _adapt(sets=["optim.lr=NaN"]), SpecError, "optim.lr"),
     ("adapt-no-room", lambda z: _adapt(mask=_frame_mask()), InputError, "too little"),
     ("spec-negative-steps", lambda z: StrategySpec("x", steps=-1), SpecError, "steps"),
-    ("spec-nan-weight", lambda z: tttkit.get_strategy("default").derive(
-        "y", "", {"losses.l1": float("nan")}), SpecError, "losses.l1"),
+    (
+        "spec-nan-weight",
+        lambda z: tttkit.get_strategy("default").derive("y", "", {"losses.l1": float("nan")}),
+        SpecError,
+        "losses.l1",
+    ),
     ("strategy-unknown", lambda z: tttkit.get_strategy("defualt"), UnknownNameError, "default"),
     ("load-backbone-text", lambda z: load_backbone(z["junk"]), CheckpointError, "junk.pt"),
-    ("load-weights-directory", lambda z: load_weights(tiny_backbone(), z["weights_dir"]),
-     CheckpointError, "directory"),
-    ("load-weights-pickle", lambda z: load_weights(tiny_backbone(), z["evil"]),
-     CheckpointError, "weights_only"),
-    ("write-bad-suffix", lambda z: write_image(z["photo"].with_suffix(".xyz"), torch.rand(3, 4, 4)),
-     InputError, ".xyz"),
-    ("output-over-input", lambda z: check_output_file(z["photo"], "--out",
-     inputs=[("IMAGE", z["photo"])]), InputError, "same file"),
+    (
+        "load-weights-directory",
+        lambda z: load_weights(tiny_backbone(), z["weights_dir"]),
+        CheckpointError,
+        "directory",
+    ),
+    (
+        "load-weights-pickle",
+        lambda z: load_weights(tiny_backbone(), z["evil"]),
+        CheckpointError,
+        "weights_only",
+    ),
+    (
+        "write-bad-suffix",
+        lambda z: write_image(z["photo"].with_suffix(".xyz"), torch.rand(3, 4, 4)),
+        InputError,
+        ".xyz",
+    ),
+    (
+        "output-over-input",
+        lambda z: check_output_file(z["photo"], "--out", inputs=[("IMAGE", z["photo"])]),
+        InputError,
+        "same file",
+    ),
     ("pixel-limit-env", lambda z: pixel_limit(-5), InputError, "positive"),
 ]
 
@@ -125,7 +153,9 @@ def test_sixteen_bit_and_float_images_are_read(tmp_path: Path) -> None:
 
     grey16 = np.full((16, 16), 65535 // 4, np.uint16)
     cv2.imwrite(str(tmp_path / "g16.png"), grey16)
-    assert torch.allclose(read_image(tmp_path / "g16.png"), torch.full((3, 16, 16), 0.25), atol=1e-4)
+    assert torch.allclose(
+        read_image(tmp_path / "g16.png"), torch.full((3, 16, 16), 0.25), atol=1e-4
+    )
     colour = np.zeros((16, 16, 3), np.float32)
     colour[..., 2] = 0.75  # OpenCV writes BGR: red
     cv2.imwrite(str(tmp_path / "f.tiff"), colour)

@@ -1,0 +1,120 @@
+"""Ctrl-C says what was kept; a large photo with a small hole costs what the hole costs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tttkit.checkpoint import save_backbone
+from tttkit.cli import app
+
+ENV = {"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb"}
+
+
+def _interrupt(*args: object, **kwargs: object) -> None:
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_in_inpaint_keeps_the_users_file(zoo, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "out.png"
+    out.write_bytes(b"kept")
+    monkeypatch.setattr("tttkit.cli.inpaint_cmd.adapt", _interrupt)
+    result = CliRunner().invoke(
+        app,
+        ["inpaint", str(zoo["photo"]), "--mask", str(zoo["mask"]), "--out", str(out)],
+        env=ENV,
+    )
+    assert result.exit_code == 130
+    assert "interrupted" in result.stderr and "nothing was written" in result.stderr
+    assert out.read_bytes() == b"kept"
+
+
+def test_ctrl_c_in_pretrain_says_how_to_resume(zoo, tmp_path: Path, monkeypatch) -> None:
+    from tests.helpers import tiny_backbone
+
+    out = tmp_path / "net.safetensors"
+
+    def saved_then_interrupted(*args: object, **kwargs: object) -> None:
+        save_backbone(tiny_backbone(), "attention-net-compact", out, {"tttkit.pretrain.step": "7"})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("tttkit.cli.pretrain_cmd.pretrain", saved_then_interrupted)
+    args = [
+        "pretrain", str(zoo["images"]), "--backbone", "attention-net-compact", "--out", str(out),
+        "--holdout", "0", "--loss", "perceptual=0", "--device", "cpu",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args, env=ENV)
+    assert result.exit_code == 130
+    assert "step 7" in result.stderr and f"--resume {out}" in result.stderr
+
+
+BOUNDED_RUN = textwrap.dedent(
+    """
+    import json, resource, sys
+    from tttkit.cli import main
+    sys.argv = ["tttkit", *sys.argv[1:]]
+    try:
+        main()
+    except SystemExit as exit:
+        code = exit.code
+    else:
+        code = 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    sys.stderr.write(json.dumps({"code": code, "peak_gb": peak}) + "\\n")
+    """
+)
+
+
+def test_small_hole_in_a_large_photo_runs_in_a_window(tmp_path: Path) -> None:
+    """2048×1536 with a 30-pixel hole, crop mode, the shipped compact default, 2 steps: the
+    network sees one working-size window, and the process stays well under 2 GB."""
+    rng = np.random.default_rng(0)
+    photo = cv2.resize(rng.integers(0, 256, (12, 16, 3), np.uint8), (2048, 1536))
+    mask = np.zeros((1536, 2048), np.uint8)
+    mask[700:730, 1000:1030] = 255
+    cv2.imwrite(str(tmp_path / "photo.jpg"), photo)
+    cv2.imwrite(str(tmp_path / "mask.png"), mask)
+    out = tmp_path / "out.png"
+    command = [
+        sys.executable, "-c", BOUNDED_RUN, "inpaint", str(tmp_path / "photo.jpg"), "--mask",
+        str(tmp_path / "mask.png"), "--out", str(out), "--steps", "2", "--json", "--device",
+        "cpu",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0, done.stderr
+    summary = json.loads(done.stdout)
+    (region,) = summary["regions"]
+    assert region["window"]["height"] == region["window"]["width"] == 128
+    assert report["peak_gb"] < 2.0, report
+    written = cv2.imread(str(out))
+    assert written.shape == photo.shape
+    known = mask == 0
+    assert np.array_equal(written[known], cv2.imread(str(tmp_path / "photo.jpg"))[known])
+
+
+@pytest.mark.parametrize("mode", ["resize"])
+def test_resize_mode_pastes_only_around_the_holes(tmp_path: Path, mode: str) -> None:
+    """The whole photo downscaled, the fill upscaled and blended only near the hole: pixels
+    outside the hole stay bit-identical."""
+    import torch
+
+    from tests.helpers import tiny_backbone
+    from tttkit.api import adapt
+
+    photo = torch.rand(3, 600, 900)
+    holes = torch.zeros(1, 600, 900)
+    holes[:, 300:320, 400:430] = 1
+    result = adapt(photo, holes, backbone=tiny_backbone(), steps=1, region=mode)
+    assert result.regions is not None and result.regions[0]["window"]["scale"] < 1
+    known = (holes < 0.5).expand_as(photo)
+    assert torch.equal(result.finetuned[known], photo[known])
+    assert bool((result.finetuned[:, 300:320, 400:430] != photo[:, 300:320, 400:430]).any())

@@ -2,7 +2,8 @@
 
 Each run is a fresh `tttkit inpaint` process (the shipped compact default, 2 steps unless told
 otherwise) on a synthetic photo of the given size saved as JPEG, with a 30-pixel hole; peak
-resident memory is the child's ``ru_maxrss``. Prints one table and writes JSON.
+resident memory is that child's own ``ru_maxrss`` (``os.wait4``). Prints one table and writes
+JSON.
 
     python benchmarks/large_photos.py                      # 1024², 4096², 6000×4000; crop
     python benchmarks/large_photos.py --modes crop resize --sizes 6000x4000 --steps 60
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -32,27 +33,30 @@ def make_photo(folder: Path, width: int, height: int, hole: int) -> tuple[Path, 
     mask = np.zeros((height, width), np.uint8)
     top, left = height // 2 - hole // 2, width // 2 - hole // 2
     mask[top : top + hole, left : left + hole] = 255
-    image_path, mask_path = folder / f"photo_{width}x{height}.jpg", folder / f"mask_{width}x{height}.png"
+    image_path, mask_path = (
+        folder / f"photo_{width}x{height}.jpg",
+        folder / f"mask_{width}x{height}.png",
+    )
     cv2.imwrite(str(image_path), photo, [cv2.IMWRITE_JPEG_QUALITY, 92])
     cv2.imwrite(str(mask_path), mask)
     return image_path, mask_path
 
 
 def run_once(image: Path, mask: Path, mode: str, steps: int, out: Path) -> dict[str, float]:
-    """One `tttkit inpaint` in a child process: wall seconds and peak RSS (GB)."""
+    """One `tttkit inpaint` in a child process: wall seconds and its own peak RSS (GB)."""
     command = [
         sys.executable, "-m", "tttkit", "inpaint", str(image), "--mask", str(mask),
         "--region", mode, "--steps", str(steps), "--out", str(out), "--json", "--device", "cpu",
     ]  # fmt: skip
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)  # this child's own resource usage
     seconds = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
-    # ru_maxrss of children is the largest child so far: run the biggest sizes last.
-    return {"seconds": seconds, "peak_rss_gb": max(peak_kb, before) / 1e6}
+    stdout, stderr = child.stdout.read(), child.stderr.read()  # type: ignore[union-attr]
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{stderr.decode()[-2000:]}")
+    windows = json.loads(stdout)["regions"] or [{"window": "whole photo"}]
+    return {"seconds": seconds, "peak_rss_gb": usage.ru_maxrss / 1e6, "windows": len(windows)}
 
 
 def main() -> None:
@@ -73,7 +77,8 @@ def main() -> None:
                 measured = run_once(image, mask, mode, args.steps, folder / f"out_{mode}.png")
                 rows.append({"size": size, "mode": mode, "steps": args.steps, **measured})
                 print(f"{size:>11} {mode:>6} {args.steps:>4} steps  {measured['seconds']:7.1f} s"
-                      f"  peak RSS {measured['peak_rss_gb']:5.2f} GB", flush=True)  # fmt: skip
+                      f"  peak RSS {measured['peak_rss_gb']:5.2f} GB"
+                      f"  {measured['windows']} window(s)", flush=True)  # fmt: skip
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 

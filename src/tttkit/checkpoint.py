@@ -10,6 +10,7 @@ checkpoint can never run code.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -205,7 +206,8 @@ def read_torch_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     try:
-        with torch.serialization.safe_globals(_placeholders(path)):
+        with torch.serialization.safe_globals(_placeholders(path)), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's pickle-protocol notes
             data: Any = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -372,7 +373,9 @@ def _resume(
     if not state_path.is_file():
         raise InputError(f"--resume {path}: its training state {state_path} is missing")
     try:
-        state = torch.load(str(state_path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's pickle-protocol notes
+            state = torch.load(str(state_path), map_location="cpu", weights_only=True)
         stored = json.loads(state["config"])
         for key in ("step", "opt_g", "opt_d", "rng"):
             state[key]

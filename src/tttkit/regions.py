@@ -197,14 +197,32 @@ def to_network(x: Tensor, window: Window, binary: bool = False) -> Tensor:
     """Cut ``window`` out of ``(C, H, W)`` and scale it for the network (area; masks: any hole)."""
     rows, cols = window.slices
     crop = x[:, rows, cols]
-    if binary:
-        crop = (crop > 0.5).float()
-    elif crop.dtype == torch.uint8:
-        crop = as_unit(crop)
     if window.scale >= 1.0:
-        return crop
-    small = F.interpolate(crop[None].float(), size=window.network_size(), mode="area")[0]
-    return (small > 0).float() if binary else small
+        return (crop > 0.5).float() if binary else as_unit(crop)
+    if binary:
+        return (area_downscale((crop > 0.5).to(torch.uint8), window.network_size()) > 0).float()
+    return area_downscale(crop, window.network_size())
+
+
+def area_downscale(x: Tensor, size: tuple[int, int], band: int = 32) -> Tensor:
+    """``F.interpolate(x[None], size, mode="area")[0]`` of ``(C, H, W)`` pixels (uint8 or
+    float), converted to float a band of rows at a time: no full-size float copy of a large
+    photo. Area interpolation averages each output pixel's bin of input rows and columns, so
+    pooling the columns of a band of rows, then averaging each bin of rows, is the same sum.
+    """
+    channels, height, width = x.shape
+    out_h, out_w = size
+    starts = [(i * height) // out_h for i in range(out_h)]
+    stops = [-(-((i + 1) * height) // out_h) for i in range(out_h)]
+    out = torch.empty(channels, out_h, out_w)
+    for first in range(0, out_h, band):
+        last = min(out_h, first + band)
+        top, bottom = starts[first], stops[last - 1]
+        rows = as_unit(x[:, top:bottom]).float()
+        pooled = F.adaptive_avg_pool2d(rows[None], (bottom - top, out_w))[0]  # columns only
+        for i in range(first, last):
+            out[:, i] = pooled[:, starts[i] - top : stops[i] - top].mean(dim=1)
+    return out
 
 
 def responsible_holes(mask: Tensor, labels: HoleLabels, window: Window) -> Tensor:

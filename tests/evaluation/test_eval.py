@@ -202,8 +202,10 @@ def test_report_files_and_numbers_match_the_results(finished: dict[str, Any]) ->
 
     code, _, stderr = invoke("report", str(run), "--out", str(out), "--grid-image", "sub/c.png")
     assert code == 0, stderr
-    code, _, stderr = invoke("report", str(run), "--grid-image", "nope.png")
+    fresh = run.parent / "fresh-report"
+    code, _, stderr = invoke("report", str(run), "--grid-image", "nope.png", "--out", str(fresh))
     assert code == 2 and "nope.png" in stderr
+    assert not fresh.exists()  # checked before any file was written
 
 
 def csv_rows(path: Path):  # type: ignore[no-untyped-def]

@@ -171,6 +171,12 @@ CASES = [
         ("other_backbone", "attention-net-small"),
     ),
     Case(
+        "weights-other-backbone-unnamed",
+        (*inpaint("--weights", "{other_backbone}"), "--out", "{dir}/other.png"),
+        ("other_backbone", "attention-net-small", "using it"),
+        code=0,
+    ),
+    Case(
         "perceptual-weights-missing",
         inpaint("--strategy", "optimal", "--perceptual-weights", "{dir}/vgg.safetensors"),
         ("vgg.safetensors",),

@@ -115,6 +115,9 @@ def write_report(
     metrics = metrics_of(curves)
     if grid_metric not in metrics:
         raise InputError(f"--grid-metric {grid_metric}: not one of {', '.join(metrics)}")
+    ttt = [c.strategy for c in curves.values() if c.kind == "ttt"]
+    # Chosen before anything is written: an unknown --grid-image leaves no partial report.
+    choices = {s: _grid_choice(records, s, grid_images, grid_count, grid_metric) for s in ttt}
     out = out or run / "report"
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
@@ -135,12 +138,11 @@ def write_report(
 
     files["curves.png"] = out / "curves.png"
     figures.plot_curves(curves, metrics, files["curves.png"])
-    ttt = [c.strategy for c in curves.values() if c.kind == "ttt"]
     files["histograms.png"] = out / "histograms.png"
     figures.plot_histograms(records, ttt, metrics, files["histograms.png"])
     grids: dict[str, Path] = {}
     for strategy in ttt:
-        rows = _grid_choice(records, strategy, grid_images, grid_count, grid_metric)
+        rows = choices[strategy]
         paths = {
             key: {
                 "original": layout.original(key), "mask": layout.mask(key),

@@ -108,7 +108,7 @@ class CropSampler:
 
     def __init__(self, paths: Sequence[Path], size: int) -> None:
         self.size = size
-        self.images = [(read_image(p) * 255).round().to(torch.uint8) for p in paths]
+        self.images = [read_image(p, dtype=torch.uint8) for p in paths]
         small = [p for p, im in zip(paths, self.images, strict=True) if min(im.shape[-2:]) < size]
         if small:
             raise InputError(f"images smaller than --size {size}: {', '.join(map(str, small[:3]))}")

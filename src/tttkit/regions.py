@@ -210,7 +210,7 @@ def area_downscale(x: Tensor, size: tuple[int, int], band: int = 32) -> Tensor:
     photo. Area interpolation averages each output pixel's bin of input rows and columns, so
     pooling the columns of a band of rows, then averaging each bin of rows, is the same sum.
     """
-    channels, height, width = x.shape
+    channels, height = x.shape[:2]
     out_h, out_w = size
     starts = [(i * height) // out_h for i in range(out_h)]
     stops = [-(-((i + 1) * height) // out_h) for i in range(out_h)]

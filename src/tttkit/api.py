@@ -25,10 +25,11 @@ from tttkit.execution import resolve_device
 from tttkit.imageops import as_unit, to_dtype
 from tttkit.io import InputError, read_image, read_mask
 from tttkit.metrics import image_metrics
+from tttkit.options import Overrides
 from tttkit.plugins import PluginHost, get_host
 from tttkit.regions import HoleLabels, Window, paste, plan_windows, responsible_holes, to_network
 from tttkit.registry import check_parameters
-from tttkit.strategy import get_strategy, override
+from tttkit.strategy import get_strategy
 
 #: The backbone used when neither the caller nor the strategy names one.
 DEFAULT_BACKBONE = "attention-net-compact"
@@ -39,21 +40,18 @@ DEFAULT_STRATEGY = "default"
 #: and the finetuning masks need known pixels away from the holes).
 MIN_SIDE = 16
 
-OVERRIDE_KEYS = (
-    "steps", "lr", "batch_size", "finetune_mask", "filler", "augment", "freeze", "select",
-    "early_stop", "refit", "sets",
-)  # fmt: skip
+#: The names of the strategy overrides :func:`adapt` takes (:class:`tttkit.options.Overrides`).
+OVERRIDE_KEYS = Overrides.keys()
 
 
 def resolve_strategy(
-    strategy: StrategySpec | str, overrides: dict[str, Any], host: PluginHost
+    strategy: StrategySpec | str, overrides: dict[str, Any] | Overrides, host: PluginHost
 ) -> StrategySpec:
     """A strategy by name or spec, with overrides (see :func:`tttkit.strategy.override`)."""
-    unknown = sorted(set(overrides) - set(OVERRIDE_KEYS))
-    if unknown:
-        raise TypeError(f"unknown override(s) {unknown}; valid: {', '.join(OVERRIDE_KEYS)}")
+    if not isinstance(overrides, Overrides):
+        overrides = Overrides.from_mapping(overrides)
     spec = get_strategy(strategy, host) if isinstance(strategy, str) else strategy
-    return override(spec, host=host, **overrides)
+    return overrides.apply(spec, host)
 
 
 def resolve_backbone(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import math
 import sys
@@ -14,6 +15,7 @@ from rich.console import Console
 
 from tttkit.config import SpecError
 from tttkit.io import InputError
+from tttkit.options import Overrides
 from tttkit.plugins import PluginLoadError
 from tttkit.registry import RegistryError
 
@@ -78,6 +80,61 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override any field: path.to.field=value (JSON value). Repeatable."),
 ]
+
+SelectOption = Annotated[
+    str | None,
+    typer.Option(
+        "--select",
+        help="Output to return: best (scored on a held-out part of the image), last, raw "
+        "[default: the strategy's].",
+        show_default=False,
+    ),
+]
+EarlyStopOption = Annotated[
+    int | None,
+    typer.Option("--early-stop", min=0, help="Stop after N evaluations without improvement."),
+]
+RefitOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--refit/--no-refit",
+        help="With --select best or --early-stop: rerun the chosen step count on the whole "
+        "known region [default: the strategy's].",
+        show_default=False,
+    ),
+]
+
+#: Every strategy override as a command-line option, declared once (:class:`Overrides`).
+OVERRIDE_OPTIONS: dict[str, Any] = {
+    "steps": StepsOption, "lr": LrOption, "batch_size": BatchSizeOption,
+    "finetune_mask": MaskOption, "filler": FillerOption, "augment": AugmentOption,
+    "freeze": FreezeOption, "select": SelectOption, "early_stop": EarlyStopOption,
+    "refit": RefitOption, "sets": SetOption,
+}  # fmt: skip
+
+
+def with_overrides(command: F) -> F:
+    """Give a command every strategy override option; it receives them as one
+    ``overrides: Overrides`` argument (declare that parameter, with no default)."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "overrides"]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=option)
+        for name, option in OVERRIDE_OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name, None) for name in OVERRIDE_OPTIONS}
+        return command(*args, overrides=Overrides.from_mapping(values), **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {
+        **{k: v for k, v in command.__annotations__.items() if k != "overrides"},
+        **OVERRIDE_OPTIONS,
+    }
+    return wrapper  # type: ignore[return-value]
+
 
 PrecisionOption = Annotated[
     str,

@@ -23,12 +23,12 @@ from tttkit.cli._common import (
     JsonOption,
     PrecisionOption,
     SeedOption,
-    SetOption,
     parse_options,
     print_json,
     stderr,
     stdout,
     user_errors,
+    with_overrides,
 )
 from tttkit.evaluation import distributed
 from tttkit.evaluation.aggregate import Curve, build_curves, label, metrics_of
@@ -38,6 +38,7 @@ from tttkit.evaluation.report import DEFAULT_GRID_COUNT, write_report
 from tttkit.evaluation.runner import Callbacks, EvalConfig, plan_evaluation, run_evaluation
 from tttkit.evaluation.tables import fmt_gain, fmt_value
 from tttkit.io import InputError, check_output_folder
+from tttkit.options import Overrides
 from tttkit.pretrain import list_images
 
 ImagesArgument = Annotated[
@@ -117,6 +118,7 @@ def _summary_json(curves: dict[str, Curve], metrics: list[str]) -> dict[str, Any
     }
 
 
+@with_overrides
 @user_errors
 def eval_command(
     images: ImagesArgument,
@@ -125,9 +127,6 @@ def eval_command(
         list[str], typer.Option("--strategy", "-s", help="Strategy to evaluate (repeatable).")
     ],
     out: Annotated[Path, typer.Option("--out", help="Run folder: results, outputs, features.")],
-    steps: Annotated[
-        int | None, typer.Option("--steps", min=0, help="Finetuning steps (all strategies).")
-    ] = None,
     eval_every: Annotated[
         int, typer.Option("--eval-every", min=1, help="Steps between evaluations.")
     ] = 5,
@@ -160,17 +159,20 @@ def eval_command(
         Path | None,
         typer.Option("--inception-weights", help=f"Inception-v3 weights (or ${ENV_INCEPTION})."),
     ] = None,
-    sets: SetOption = None,
     as_json: JsonOption = False,
+    *,
+    overrides: Overrides,
 ) -> None:
-    """Evaluate strategies on IMAGES with fixed masks; resumable, and sharded under torchrun."""
+    """Evaluate strategies on IMAGES with fixed masks; resumable, and sharded under torchrun.
+
+    The strategy overrides (--steps, --lr, --set …) apply to every --strategy alike."""
     check_output_folder_option(out, "--out")
     config = EvalConfig(
-        images=images, masks=masks, out=out, strategies=tuple(strategy), steps=steps,
+        images=images, masks=masks, out=out, strategies=tuple(strategy), overrides=overrides,
         eval_every=eval_every, size=size, seed=seed, backbone=backbone, weights=weights,
         backbone_options=tuple(parse_options(backbone_options).items()),
         device=device, precision=precision, perceptual_weights=perceptual_weights,
-        sets=tuple(sets or ()), fid=fid,
+        fid=fid,
         inception_weights=inception_weights, resume=resume,
     )  # fmt: skip
     context = distributed.start(device)

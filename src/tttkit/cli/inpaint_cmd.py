@@ -12,31 +12,26 @@ from rich.markup import escape
 
 from tttkit.api import DEFAULT_STRATEGY, adapt
 from tttkit.cli._common import (
-    AugmentOption,
     BackboneOptionsOption,
-    BatchSizeOption,
-    FillerOption,
-    FreezeOption,
     JsonOption,
-    LrOption,
-    MaskOption,
     MaxPixelsOption,
     PrecisionOption,
     SeedOption,
-    SetOption,
-    StepsOption,
     parse_options,
     print_json,
     stderr,
     stdout,
     user_errors,
+    with_overrides,
 )
 from tttkit.io import InputError, check_output_file, read_image, read_mask, write_image
+from tttkit.options import Overrides
 from tttkit.regions import REGION_MODES
 
 ExistingFile = Annotated[Path, typer.Argument(help="The photo to complete.", show_default=False)]
 
 
+@with_overrides
 @user_errors
 def inpaint_command(
     image: ExistingFile,
@@ -72,28 +67,6 @@ def inpaint_command(
             help="VGG features file for the perceptual loss (or TTTKIT_PERCEPTUAL_WEIGHTS).",
         ),
     ] = None,
-    select: Annotated[
-        str | None,
-        typer.Option(
-            "--select",
-            help="Output to return: best (scored on a held-out part of the image), last, raw "
-            "[default: the strategy's].",
-            show_default=False,
-        ),
-    ] = None,
-    early_stop: Annotated[
-        int | None,
-        typer.Option("--early-stop", min=0, help="Stop after N evaluations without improvement."),
-    ] = None,
-    refit: Annotated[
-        bool | None,
-        typer.Option(
-            "--refit/--no-refit",
-            help="With --select best or --early-stop: rerun the chosen step count on the whole "
-            "known region [default: the strategy's].",
-            show_default=False,
-        ),
-    ] = None,
     region: Annotated[
         str,
         typer.Option(
@@ -105,15 +78,9 @@ def inpaint_command(
     resize_mask: Annotated[
         bool, typer.Option("--resize-mask", help="Resize a mask of another size to the image.")
     ] = False,
-    steps: StepsOption = None,
-    lr: LrOption = None,
-    batch_size: BatchSizeOption = None,
-    finetune_mask: MaskOption = None,
-    filler: FillerOption = None,
-    augment: AugmentOption = None,
-    freeze: FreezeOption = None,
-    sets: SetOption = None,
     as_json: JsonOption = False,
+    *,
+    overrides: Overrides,
 ) -> None:
     """Finetune the backbone on IMAGE (test-time training), then fill the holes of --mask."""
     # Everything that can be checked is checked before the photo is read or a step is run.
@@ -149,9 +116,7 @@ def inpaint_command(
             show_progress=not as_json, region=region,
             backbone_options=parse_options(backbone_options), precision=precision,
             channels_last=channels_last,
-            label=image.name, steps=steps, lr=lr, batch_size=batch_size,
-            finetune_mask=finetune_mask, filler=filler, augment=augment, freeze=freeze,
-            select=select, early_stop=early_stop, refit=refit, sets=sets or (),
+            label=image.name, **overrides.as_kwargs(),
         )  # fmt: skip
     except KeyboardInterrupt:
         stderr.print(

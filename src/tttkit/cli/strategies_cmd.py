@@ -9,51 +9,24 @@ import typer
 from rich.syntax import Syntax
 from rich.table import Table
 
-from tttkit.cli._common import (
-    AugmentOption,
-    BatchSizeOption,
-    FillerOption,
-    FreezeOption,
-    JsonOption,
-    LrOption,
-    MaskOption,
-    SetOption,
-    StepsOption,
-    print_json,
-    stdout,
-    user_errors,
-)
-from tttkit.strategy import describe, get_strategy, override
+from tttkit.cli._common import JsonOption, print_json, stdout, user_errors, with_overrides
+from tttkit.options import Overrides
+from tttkit.strategy import describe, get_strategy
 
 app = typer.Typer(no_args_is_help=True, help="Inspect named strategies (presets).")
 
 
 @app.command("show")
+@with_overrides
 @user_errors
 def show(
     name: Annotated[str, typer.Argument(help="Strategy name (see `tttkit list strategies`).")],
-    steps: StepsOption = None,
-    lr: LrOption = None,
-    batch_size: BatchSizeOption = None,
-    finetune_mask: MaskOption = None,
-    filler: FillerOption = None,
-    augment: AugmentOption = None,
-    freeze: FreezeOption = None,
-    sets: SetOption = None,
     as_json: JsonOption = False,
+    *,
+    overrides: Overrides,
 ) -> None:
     """Show a strategy's resolved spec, after any overrides, and what it changes from its parent."""
-    spec = override(
-        get_strategy(name),
-        steps=steps,
-        lr=lr,
-        batch_size=batch_size,
-        finetune_mask=finetune_mask,
-        filler=filler,
-        augment=augment,
-        freeze=freeze,
-        sets=sets or (),
-    )
+    spec = overrides.apply(get_strategy(name))
     data = dict(describe(spec))
     if as_json:
         print_json(data)

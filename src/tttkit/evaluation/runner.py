@@ -40,6 +40,7 @@ from tttkit.evaluation.results import Record, append_record, load_records, merge
 from tttkit.evaluation.set_metrics import compute_set_metrics, write_set_metrics
 from tttkit.execution import resolve_precision
 from tttkit.io import InputError, atomic_write_bytes
+from tttkit.options import Overrides
 from tttkit.plugins import PluginHost, get_host
 from tttkit.pretrain import list_images
 
@@ -55,7 +56,7 @@ class EvalConfig:
     masks: Path
     out: Path
     strategies: tuple[str, ...]
-    steps: int | None = None
+    overrides: Overrides = field(default_factory=Overrides)
     eval_every: int = 5
     size: int | None = None  # None: the backbone's working size
     seed: int = 0
@@ -65,7 +66,6 @@ class EvalConfig:
     device: str = "auto"
     precision: str = "auto"
     perceptual_weights: Path | None = None
-    sets: tuple[str, ...] = ()
     fid: str = "auto"
     inception_weights: Path | None = None
     resume: bool = False
@@ -113,9 +113,8 @@ class Outcome:
 
 def _rows(config: EvalConfig, host: PluginHost) -> list[Row]:
     """The reference rows, then the strategies as given (duplicates dropped)."""
-    overrides: dict[str, Any] = {"sets": (*config.sets, f"eval_every={config.eval_every}")}
-    if config.steps is not None:
-        overrides["steps"] = config.steps
+    sets = (*config.overrides.sets, f"eval_every={config.eval_every}")
+    overrides = dataclasses.replace(config.overrides, sets=sets)  # every strategy alike
     # The raw backbone: a stock spec with zero steps runs only the step-0 fill (no filler,
     # no perceptual network), through the same engine code as every strategy's step 0.
     raw = StrategySpec(name=NONE, steps=0, losses=LossSpec(perceptual=0.0, adversarial=0.0))

@@ -275,181 +275,251 @@ def _run(
     precision: str,
     channels_last: bool,
 ) -> Result:
-    """One run of :func:`finetune`: train, evaluate, select by ``spec.select``."""
+    """One run of :func:`finetune`: set up, evaluate step 0, train and evaluate, build the
+    result (its output chosen by ``spec.select``)."""
     started = time.perf_counter()
     host = host or get_host()
     check_strategy(spec, host)
     device = resolve_device(device)
-    dtype = resolve_precision(precision, device)
     image, user_mask = as_batch(image, mask)
     target = None if ground_truth is None else ground_truth.reshape(image.shape).to(device)
     image, user_mask = image.to(device), user_mask.to(device)
+    if not _has_holes(user_mask):
+        return _unchanged(image, spec, seed)
+    run = _Run(backbone, image, user_mask, spec, seed=seed, device=device, host=host,
+               dtype=resolve_precision(precision, device), perceptual=perceptual,
+               channels_last=channels_last, target=target, keep_outputs=keep_outputs)  # fmt: skip
+    run.evaluate(0)
+    info = RunInfo(label=label, strategy=spec.name, total_steps=spec.steps,
+                   show_progress=show_progress)  # fmt: skip
+    run.seconds["setup"] = time.perf_counter() - started
+    host.hook.tttkit_run_start(run=info)
+    result: Result | None = None
+    try:
+        for step in range(1, spec.steps + 1):
+            record = run.step(step)
+            host.hook.tttkit_step_end(run=info, record=record)
+            if run.stopped(step):
+                break
+        run.seconds["total"] = time.perf_counter() - started
+        result = run.result()
+        return result
+    finally:
+        host.hook.tttkit_run_end(run=info, result=result)
+
+
+def _has_holes(user_mask: Tensor) -> bool:
+    """Whether there is anything to fill (and enough context around it to learn from)."""
     hole_fraction = float(user_mask.mean())
     if hole_fraction > MAX_HOLE_FRACTION:
         raise InputError(
             f"the mask covers {hole_fraction:.0%} of the image: too little context to learn from "
             f"(at most {MAX_HOLE_FRACTION:.0%})"
         )
-    if hole_fraction == 0.0:
-        unchanged = image[0].clone()
-        return Result(
-            raw=unchanged, finetuned=unchanged, history=[], evaluations=[], strategy=spec,
-            seed=seed, seconds={"setup": 0.0, "finetune": 0.0, "total": 0.0},
-            notices=["the mask is empty: nothing to fill, the image is returned unchanged"],
-        )  # fmt: skip
+    return hole_fraction > 0.0
 
-    torch.manual_seed(seed)  # for any global-RNG use inside plugins
-    generator = torch.Generator().manual_seed(seed)
-    net = to_memory_format(copy.deepcopy(backbone).to(device), channels_last)
-    if spec.reinitialize:
-        _reinitialize(net)
-    parts = _build_parts(spec, net, host)
-    groups = net.layer_groups()
-    for name in parts.frozen:
-        groups[name].requires_grad_(False)
-    adversarial = spec.losses.adversarial > 0 and net.has_discriminator
-    g_params = [p for p in net.generator.parameters() if p.requires_grad]
-    d_params = (
-        [p for p in net.discriminator.parameters() if p.requires_grad]
-        if adversarial and net.discriminator is not None
-        else []
-    )
-    opt_g, opt_d = _optimizer(spec, g_params), _optimizer(spec, d_params)
-    average = WeightAverage(g_params, spec.weight_average) if spec.weight_average > 0 else None
-    # Self-validation (thesis §4.7.2's "choose raw or finetuned", decided from the image itself):
-    # a region V shaped like the holes is held out like them and scored at every evaluation.
-    region, hidden, rule, notices = None, user_mask, spec.select, []
-    if spec.select != "last" or spec.early_stop > 0:
-        region_generator = torch.Generator().manual_seed(seed + 1)
+
+def _unchanged(image: Tensor, spec: StrategySpec, seed: int) -> Result:
+    unchanged = image[0].clone()
+    return Result(
+        raw=unchanged, finetuned=unchanged, history=[], evaluations=[], strategy=spec,
+        seed=seed, seconds={"setup": 0.0, "finetune": 0.0, "total": 0.0},
+        notices=["the mask is empty: nothing to fill, the image is returned unchanged"],
+    )  # fmt: skip
+
+
+class _Run:
+    """One test-time-training run's state, built once: the network copy and its parts,
+    optimizers, weight average, the held-out validation region and the selection of the output.
+
+    Its phases read as the thesis's loop: :meth:`evaluate` fills the real holes (and scores the
+    validation region), :meth:`step` trains one step and evaluates when due, :meth:`result`
+    returns the chosen output.
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        image: Tensor,
+        user_mask: Tensor,
+        spec: StrategySpec,
+        *,
+        seed: int,
+        device: torch.device,
+        host: PluginHost,
+        dtype: torch.dtype | None,
+        perceptual: nn.Module | None,
+        channels_last: bool,
+        target: Tensor | None,
+        keep_outputs: bool,
+    ) -> None:
+        self.spec, self.seed, self.device, self.dtype = spec, seed, device, dtype
+        self.image, self.user_mask, self.target = image, user_mask, target
+        self.perceptual, self.keep_outputs = perceptual, keep_outputs
+        torch.manual_seed(seed)  # for any global-RNG use inside plugins
+        self.generator = torch.Generator().manual_seed(seed)
+        self.net = to_memory_format(copy.deepcopy(backbone).to(device), channels_last)
+        if spec.reinitialize:
+            _reinitialize(self.net)
+        self.parts = _build_parts(spec, self.net, host)
+        groups = self.net.layer_groups()
+        for name in self.parts.frozen:
+            groups[name].requires_grad_(False)
+        self.adversarial = spec.losses.adversarial > 0 and self.net.has_discriminator
+        g_params = [p for p in self.net.generator.parameters() if p.requires_grad]
+        d_params = (
+            [p for p in self.net.discriminator.parameters() if p.requires_grad]
+            if self.adversarial and self.net.discriminator is not None
+            else []
+        )
+        self.opt_g, self.opt_d = _optimizer(spec, g_params), _optimizer(spec, d_params)
+        self.average = (
+            WeightAverage(g_params, spec.weight_average) if spec.weight_average > 0 else None
+        )
+        self.notices: list[str] = []
+        self.region, self.hidden, rule = self._hold_out_validation_region()
+        self.forbidden = dilate(self.hidden, spec.hole_margin)
+        self.selector = Selector(rule, spec.early_stop if self.region is not None else 0)
+        # The generator weights that made the output chosen so far (best/raw rules), so that
+        # the returned network matches the returned output.
+        self.chosen_weights: dict[str, Tensor] | None = None
+        self.evaluations: list[Evaluation] = []
+        self.history: list[StepRecord] = []
+        self.seconds: dict[str, float] = {}
+        self._raw_fill: Tensor = image  # replaced by the step-0 fill (:meth:`evaluate`)
+        self.stopped_at: int | None = None
+        self.diverged: tuple[int, float] | None = None  # (step, loss) once it is not finite
+
+    def _hold_out_validation_region(self) -> tuple[Tensor | None, Tensor, str]:
+        """Self-validation (thesis §4.7.2's "choose raw or finetuned", decided from the image
+        itself): a region V shaped like the holes, held out like them and scored at every
+        evaluation. Returns V (``None``: none), the hidden region U ∪ V, and the rule."""
+        spec = self.spec
+        if spec.select == "last" and spec.early_stop == 0:
+            return None, self.user_mask, spec.select
         try:
             region = validation_region(
-                user_mask, region_generator, margin=spec.hole_margin,
-                max_fraction=spec.validation_fraction, copies=spec.validation_copies,
+                self.user_mask, torch.Generator().manual_seed(self.seed + 1),
+                margin=spec.hole_margin, max_fraction=spec.validation_fraction,
+                copies=spec.validation_copies,
             )  # fmt: skip
-            hidden = torch.maximum(user_mask, region)
         except MaskSamplingError:
-            rule = "last"
-            notices.append("no room for a validation region away from the holes: returning the "
-                           "last step's output unvalidated")  # fmt: skip
-    forbidden = dilate(hidden, spec.hole_margin)
-    selector = Selector(rule, spec.early_stop if region is not None else 0)
+            self.notices.append("no room for a validation region away from the holes: "
+                                "returning the last step's output unvalidated")  # fmt: skip
+            return None, self.user_mask, "last"
+        return region, torch.maximum(self.user_mask, region), spec.select
 
-    def averaged() -> contextlib.AbstractContextManager[None]:
-        return average.applied() if average is not None else contextlib.nullcontext()
+    def _averaged(self) -> contextlib.AbstractContextManager[None]:
+        return self.average.applied() if self.average is not None else contextlib.nullcontext()
 
-    def fill_holes() -> tuple[Tensor, Tensor | None]:
+    def _fill_holes(self) -> tuple[Tensor, Tensor | None]:
         """The real holes filled, and (with a validation region) the fill of U ∪ V, in one
         batched pass."""
-        masks = user_mask if region is None else torch.cat((user_mask, hidden))
-        net.eval()
-        with averaged(), torch.inference_mode(), autocast(device, dtype):
-            out = net.generate(image.expand(len(masks), -1, -1, -1), masks).image.float()
-        net.train()
-        completed = out * masks + image * (1 - masks)
-        return completed[:1].clone(), None if region is None else completed[1:].clone()
+        masks = self.user_mask if self.region is None else torch.cat((self.user_mask, self.hidden))
+        self.net.eval()
+        with self._averaged(), torch.inference_mode(), autocast(self.device, self.dtype):
+            images = self.image.expand(len(masks), -1, -1, -1)
+            out = self.net.generate(images, masks).image.float()
+        self.net.train()
+        completed = out * masks + self.image * (1 - masks)
+        validation_fill = None if self.region is None else completed[1:].clone()
+        return completed[:1].clone(), validation_fill
 
-    # The generator weights that made the output chosen so far (best/raw rules), so that the
-    # returned network matches the returned output.
-    chosen_weights: dict[str, Tensor] | None = None
-
-    def observe(step: int, completed: Tensor, validation_fill: Tensor | None) -> None:
-        nonlocal chosen_weights
+    def evaluate(self, step: int) -> Evaluation:
+        """Fill the real holes with the current network, record the metrics, and offer the
+        output to the selection (scored on the validation region when there is one)."""
+        completed, validation_fill = self._fill_holes()
+        metrics = (
+            image_metrics(completed, self.target, self.user_mask) if self.target is not None else {}
+        )
+        kept = completed[0].detach().cpu() if self.keep_outputs else None
+        evaluation = Evaluation(step, metrics, kept)
+        self.evaluations.append(evaluation)
+        if step == 0:
+            self._raw_fill = completed
         score = None
-        if region is not None:
+        if self.region is not None:
             assert validation_fill is not None
-            score = validation_score(validation_fill, image, region)
-        selector.observe(step, completed, score)
-        if selector.rule != "last" and selector.chosen()[0] == step:
-            with averaged():
-                chosen_weights = {
-                    k: v.detach().clone() for k, v in net.generator.state_dict().items()
+            score = validation_score(validation_fill, self.image, self.region)
+        self.selector.observe(step, completed, score)
+        if self.selector.rule != "last" and self.selector.chosen()[0] == step:
+            with self._averaged():
+                self.chosen_weights = {
+                    k: v.detach().clone() for k, v in self.net.generator.state_dict().items()
                 }
+        return evaluation
 
-    def evaluate(step: int, completed: Tensor) -> Evaluation:
-        metrics = image_metrics(completed, target, user_mask) if target is not None else {}
-        kept = completed[0].detach().cpu() if keep_outputs else None
-        return Evaluation(step, metrics, kept)
+    def _predict(self, view: Tensor, hole: Tensor) -> Tensor:
+        return self.net.generate(view, hole).image
 
-    def predict(view: Tensor, hole: Tensor) -> Tensor:
-        return net.generate(view, hole).image
+    def step(self, step: int) -> StepRecord:
+        """Train one step (and evaluate when due); a loss that is not finite stops the run."""
+        started = time.perf_counter()
+        lr = self.spec.optim.lr_at(step - 1)
+        _set_lr([self.opt_g, self.opt_d], lr)
+        losses = _train_step(
+            self.net, self.image, self.hidden, self.forbidden, self.spec, self.parts,
+            self.generator, self.perceptual, self._predict, self.opt_g, self.opt_d,
+            self.adversarial, self.dtype,
+        )  # fmt: skip
+        metrics = None
+        if not math.isfinite(losses["total"]):
+            self.diverged = (step, losses["total"])
+        else:
+            if self.average is not None:
+                self.average.update()
+            if step % self.spec.eval_every == 0 or step == self.spec.steps:
+                metrics = self.evaluate(step).metrics
+        record = StepRecord(step, losses, lr, time.perf_counter() - started, metrics)
+        if self.diverged is None:
+            self.history.append(record)
+        return record
 
-    run = RunInfo(
-        label=label, strategy=spec.name, total_steps=spec.steps, show_progress=show_progress
-    )
-    raw, validation_fill = fill_holes()
-    evaluations = [evaluate(0, raw)]
-    observe(0, raw, validation_fill)
-    stopped_at: int | None = None
-    diverged: tuple[int, float] | None = None  # (step, loss) when the loss stopped being finite
-    history: list[StepRecord] = []
-    setup_seconds = time.perf_counter() - started
-    host.hook.tttkit_run_start(run=run)
-    result: Result | None = None
-    try:
-        completed = raw
-        net.train()
-        for step in range(1, spec.steps + 1):
-            step_started = time.perf_counter()
-            lr = spec.optim.lr_at(step - 1)
-            _set_lr([opt_g, opt_d], lr)
-            losses = _train_step(
-                net, image, hidden, forbidden, spec, parts, generator, perceptual,
-                predict, opt_g, opt_d, adversarial, dtype,
-            )  # fmt: skip
-            if not math.isfinite(losses["total"]):
-                diverged = (step, losses["total"])
-                break
-            if average is not None:
-                average.update()
-            metrics = None
-            if step % spec.eval_every == 0 or step == spec.steps:
-                completed, validation_fill = fill_holes()
-                evaluation = evaluate(step, completed)
-                evaluations.append(evaluation)
-                observe(step, completed, validation_fill)
-                metrics = evaluation.metrics
-            record = StepRecord(step, losses, lr, time.perf_counter() - step_started, metrics)
-            history.append(record)
-            host.hook.tttkit_step_end(run=run, record=record)
-            if metrics is not None and selector.should_stop() and step < spec.steps:
-                stopped_at = step
-                break
-        finetune_seconds = time.perf_counter() - started - setup_seconds
-        selection = selector.report(stopped_at)
-        output = selector.chosen()[1]
-        if diverged is not None:
+    def stopped(self, step: int) -> bool:
+        """Whether the run ends after ``step``: diverged, or stopped early by the selection."""
+        if self.diverged is not None:
+            return True
+        evaluated = bool(self.evaluations) and self.evaluations[-1].step == step
+        if evaluated and self.selector.should_stop() and step < self.spec.steps:
+            self.stopped_at = step
+            return True
+        return False
+
+    def result(self) -> Result:
+        """The chosen output and how it was chosen; after divergence, the raw fill."""
+        selection = self.selector.report(self.stopped_at)
+        output = self.selector.chosen()[1]
+        network: Backbone | None
+        if self.diverged is not None:
             # The weights are ruined: return what the untouched network made, and say why.
-            output, network = raw, None
-            selection.update(chosen_step=0, diverged_at=diverged[0])
-            notices.append(
-                f"the loss became {diverged[1]} at step {diverged[0]}: training stopped and "
-                "the raw fill (step 0) is returned; try a lower learning rate (--lr)"
+            output, network = self._raw_fill, None
+            selection.update(chosen_step=0, diverged_at=self.diverged[0])
+            self.notices.append(
+                f"the loss became {self.diverged[1]} at step {self.diverged[0]}: training "
+                "stopped and the raw fill (step 0) is returned; try a lower learning rate (--lr)"
             )
         else:
-            if average is not None:
-                average.commit()  # the returned network is the one that made the evaluated fills
-            if chosen_weights is not None and selector.chosen()[0] != evaluations[-1].step:
-                net.generator.load_state_dict(chosen_weights)
-            network = net.eval()
-        result = Result(
-            raw=raw[0].detach().cpu(),
+            if self.average is not None:
+                self.average.commit()  # the returned network is the one that made the fills
+            if (
+                self.chosen_weights is not None
+                and self.selector.chosen()[0] != self.evaluations[-1].step
+            ):
+                self.net.generator.load_state_dict(self.chosen_weights)
+            network = self.net.eval()
+        setup, total = self.seconds["setup"], self.seconds["total"]
+        return Result(
+            raw=self._raw_fill[0].detach().cpu(),
             finetuned=output[0].detach().cpu(),
-            history=history,
-            evaluations=evaluations,
-            seconds={
-                "setup": setup_seconds,
-                "finetune": finetune_seconds,
-                "total": time.perf_counter() - started,
-            },
-            strategy=spec,
-            seed=seed,
+            history=self.history,
+            evaluations=self.evaluations,
+            seconds={"setup": setup, "finetune": total - setup, "total": total},
+            strategy=self.spec,
+            seed=self.seed,
             network=network,
             selection=selection,
-            notices=notices,
+            notices=self.notices,
         )
-        return result
-    finally:
-        host.hook.tttkit_run_end(run=run, result=result)
 
 
 def _train_step(

@@ -343,56 +343,65 @@ def _unknown_field_message(path: str, key: str, known: list[str]) -> str:
 def _coerce(hint: Any, value: Any, path: str) -> Any:
     """Check ``value`` against a type hint, converting JSON shapes (lists → tuples)."""
     origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
     if dataclasses.is_dataclass(hint):
         if dataclasses.is_dataclass(value) and isinstance(value, hint):
             return value
         return _build(hint, value, f"{path}.")
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(arg, value, path)
-            except SpecError as exc:
-                errors.append(str(exc))
-        raise SpecError(errors[0] if errors else f"{path}: invalid value {value!r}")
+        return _coerce_union(typing.get_args(hint), value, path)
     if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise SpecError(f"{path}: expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
-        if len(args) != len(value):
-            raise SpecError(f"{path}: expected {len(args)} values, got {len(value)}")
-        return tuple(
-            _coerce(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True))
-        )
+        return _coerce_tuple(typing.get_args(hint), value, path)
     if origin in (Mapping, dict) or hint is Mapping:
         if not isinstance(value, Mapping):
             raise SpecError(f"{path}: expected an object, got {value!r}")
         return freeze(value)
     if hint is Any:
         return freeze(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise SpecError(f"{path}: expected true or false, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecError(f"{path}: expected a number, got {value!r}")
-        if not math.isfinite(value):
-            raise SpecError(f"{path}: expected a finite number, got {value!r}")
-        return float(value)
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(f"{path}: expected an integer, got {value!r}")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise SpecError(f"{path}: expected a string, got {value!r}")
-        return value
+    if hint is float and _is_number(value) and not math.isfinite(value):
+        raise SpecError(f"{path}: expected a finite number, got {value!r}")
+    if hint in _SCALARS:
+        accepts, expected = _SCALARS[hint]
+        if not accepts(value):
+            raise SpecError(f"{path}: expected {expected}, got {value!r}")
+        return float(value) if hint is float else value
     return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: Scalar field types: what a value must be, and how the message describes it.
+_SCALARS: dict[type, tuple[Any, str]] = {
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    float: (_is_number, "a number"),
+    str: (lambda v: isinstance(v, str), "a string"),
+}
+
+
+def _coerce_union(args: tuple[Any, ...], value: Any, path: str) -> Any:
+    if value is None and type(None) in args:
+        return None
+    errors = []
+    for arg in (a for a in args if a is not type(None)):
+        try:
+            return _coerce(arg, value, path)
+        except SpecError as exc:
+            errors.append(str(exc))
+    raise SpecError(errors[0] if errors else f"{path}: invalid value {value!r}")
+
+
+def _coerce_tuple(args: tuple[Any, ...], value: Any, path: str) -> tuple[Any, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise SpecError(f"{path}: expected a list, got {value!r}")
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_coerce(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
+    if len(args) != len(value):
+        raise SpecError(f"{path}: expected {len(args)} values, got {len(value)}")
+    return tuple(
+        _coerce(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True))
+    )
 
 
 def replace_checked(obj: Any, changes: Mapping[str, Any]) -> Any:

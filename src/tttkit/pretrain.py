@@ -280,27 +280,9 @@ def pretrain(
         started = time.perf_counter()
         images = sampler(config.batch_size, generator).to(device)
         holes = masks(config.batch_size, config.size, generator).to(device)
-        no_user_holes = torch.zeros_like(holes)
-        with no_weight_grads(net.discriminator if adversarial else None):
-            output = net.generate(images, holes)
-            g_terms = generator_losses(
-                output, images, holes, no_user_holes, config.losses, perceptual,
-                net.discriminate if adversarial else None,
-            )  # fmt: skip
-            opt_g.zero_grad(set_to_none=True)
-            g_terms["total"].backward()
-        _average_gradients(g_params, world)
-        opt_g.step()
-        losses = {k: float(v.detach()) for k, v in g_terms.items()}
-        if adversarial and opt_d is not None:
-            d_terms = discriminator_loss(
-                output, images, holes, no_user_holes, config.losses, net.discriminate
-            )
-            opt_d.zero_grad(set_to_none=True)
-            d_terms["total"].backward()
-            _average_gradients(d_params, world)
-            opt_d.step()
-            losses.update({f"d_{k}": float(v.detach()) for k, v in d_terms.items()})
+        losses = _train_step(
+            net, images, holes, config, perceptual, opt_g, opt_d if adversarial else None, world
+        )
         losses["seconds"] = time.perf_counter() - started
         if rank == 0 and on_step is not None:
             on_step(step, losses)
@@ -319,6 +301,43 @@ def pretrain(
             if world > 1:
                 dist.barrier()
     return net
+
+
+def _train_step(
+    net: Backbone,
+    images: Tensor,
+    holes: Tensor,
+    config: PretrainConfig,
+    perceptual: nn.Module | None,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer | None,
+    world: int,
+) -> dict[str, float]:
+    """One generator step and, when ``opt_d`` is given, one discriminator step; the
+    gradients averaged over the ``world`` processes."""
+    no_user_holes = torch.zeros_like(holes)
+    adversarial = opt_d is not None
+    with no_weight_grads(net.discriminator if adversarial else None):
+        output = net.generate(images, holes)
+        g_terms = generator_losses(
+            output, images, holes, no_user_holes, config.losses, perceptual,
+            net.discriminate if adversarial else None,
+        )  # fmt: skip
+        opt_g.zero_grad(set_to_none=True)
+        g_terms["total"].backward()
+    _average_gradients([p for group in opt_g.param_groups for p in group["params"]], world)
+    opt_g.step()
+    losses = {k: float(v.detach()) for k, v in g_terms.items()}
+    if opt_d is not None:
+        d_terms = discriminator_loss(
+            output, images, holes, no_user_holes, config.losses, net.discriminate
+        )
+        opt_d.zero_grad(set_to_none=True)
+        d_terms["total"].backward()
+        _average_gradients([p for group in opt_d.param_groups for p in group["params"]], world)
+        opt_d.step()
+        losses.update({f"d_{k}": float(v.detach()) for k, v in d_terms.items()})
+    return losses
 
 
 @torch.no_grad()

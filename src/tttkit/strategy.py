@@ -115,6 +115,20 @@ def check_strategy(spec: StrategySpec, host: PluginHost | None = None) -> None:
     host = host or get_host()
     for field_name, kind in COMPONENT_KINDS.items():
         _check_component(getattr(spec, field_name), field_name, kind, host)
+    _check_augment(spec, host)
+    if spec.backbone is not None and spec.backbone not in host.registry("backbones"):
+        suggestions = close_matches(spec.backbone, host.registry("backbones").names())
+        hint = f" — did you mean {suggestions[0]!r}?" if suggestions else ""
+        raise SpecError(f"backbone: unknown backbone {spec.backbone!r}{hint}")
+    if spec.select not in SELECTIONS:
+        raise SpecError(f"select must be one of {', '.join(SELECTIONS)}, got {spec.select!r}")
+    if spec.optim.name not in ("adam", "sgd"):
+        raise SpecError(f"optim.name must be 'adam' or 'sgd', got {spec.optim.name!r}")
+    if spec.optim.lr < 0:
+        raise SpecError(f"optim.lr must be non-negative, got {spec.optim.lr}")
+
+
+def _check_augment(spec: StrategySpec, host: PluginHost) -> None:
     for i, step in enumerate(spec.augment.steps):
         if not step.ops:
             raise SpecError(f"augment.steps[{i}] names no augmentation")
@@ -129,16 +143,6 @@ def check_strategy(spec: StrategySpec, host: PluginHost | None = None) -> None:
         raise SpecError(
             f"augment.empty_fill must be 'zero' or 'random', got {spec.augment.empty_fill!r}"
         )
-    if spec.backbone is not None and spec.backbone not in host.registry("backbones"):
-        suggestions = close_matches(spec.backbone, host.registry("backbones").names())
-        hint = f" — did you mean {suggestions[0]!r}?" if suggestions else ""
-        raise SpecError(f"backbone: unknown backbone {spec.backbone!r}{hint}")
-    if spec.select not in SELECTIONS:
-        raise SpecError(f"select must be one of {', '.join(SELECTIONS)}, got {spec.select!r}")
-    if spec.optim.name not in ("adam", "sgd"):
-        raise SpecError(f"optim.name must be 'adam' or 'sgd', got {spec.optim.name!r}")
-    if spec.optim.lr < 0:
-        raise SpecError(f"optim.lr must be non-negative, got {spec.optim.lr}")
 
 
 def _check_component(component: Component, where: str, kind: str, host: PluginHost) -> None:

@@ -64,6 +64,17 @@ def _truncate_log(log: Path, step: int) -> None:
     atomic_write_bytes(log, ("\n".join(kept) + "\n").encode() if kept else b"")
 
 
+def _start_processes(device: str) -> tuple[torch.device, int]:
+    """The device of this process and its rank; under torchrun, the process group started."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    resolved = resolve_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo")
+        if resolved.type == "cuda":
+            resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return resolved, dist.get_rank() if dist.is_initialized() else 0
+
+
 def _kept(out: Path) -> str:
     """What an interrupted run leaves, and how to continue it."""
     if not out.is_file():
@@ -120,13 +131,7 @@ def pretrain_command(
     check_output_file(out, "--out", inputs=[("--init", init)], suffixes=(".safetensors",))
     if resume is not None:
         read_metadata(resume)  # missing or damaged: say so before any data is read
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    resolved = resolve_device(device)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo")
-        if resolved.type == "cuda":
-            resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    rank = dist.get_rank() if dist.is_initialized() else 0
+    resolved, rank = _start_processes(device)
     train_paths, val_paths = split_holdout(list_images(images), holdout, seed)
     backbone_config = _backbone_config(backbone, parse_options(backbone_options))
     try:

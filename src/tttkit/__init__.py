@@ -15,18 +15,22 @@ from typing import Any
 
 from tttkit.api import adapt
 from tttkit.backbone import Backbone, Conventions, GeneratorOutput
-from tttkit.config import (
-    AugmentSpec,
-    AugmentStep,
-    Component,
-    LossSpec,
-    OptimSpec,
+from tttkit.config import AugmentSpec, AugmentStep, Component, LossSpec, OptimSpec, StrategySpec
+from tttkit.errors import (
+    CheckpointError,
+    DuplicateNameError,
+    InputError,
+    MaskSamplingError,
+    PluginContractError,
+    PluginLoadError,
+    RegistryError,
     SpecError,
-    StrategySpec,
+    UnknownNameError,
 )
-from tttkit.plugins import KINDS, PluginHost, PluginLoadError, get_host, hookimpl
+from tttkit.options import Overrides
+from tttkit.plugins import KINDS, PluginHost, get_host, hookimpl
 from tttkit.plugins import configure as configure_plugins
-from tttkit.registry import DuplicateNameError, Registry, UnknownNameError
+from tttkit.registry import Registry
 from tttkit.strategy import check_strategy, get_strategy, override
 
 __version__ = "0.1.0"
@@ -73,15 +77,21 @@ __all__ = [
     "AugmentSpec",
     "AugmentStep",
     "Backbone",
+    "CheckpointError",
     "Component",
     "Conventions",
     "DuplicateNameError",
     "GeneratorOutput",
+    "InputError",
     "LossSpec",
+    "MaskSamplingError",
     "OptimSpec",
+    "Overrides",
+    "PluginContractError",
     "PluginHost",
     "PluginLoadError",
     "Registry",
+    "RegistryError",
     "SpecError",
     "StrategySpec",
     "UnknownNameError",

@@ -316,6 +316,7 @@ def _combine(
         seed=seed,
         notices=notices,
         selection=single.selection if single is not None else None,
+        network=single.network if single is not None else None,
         regions=[
             {"window": asdict(window), "selection": part.selection, "seconds": part.seconds}
             for window, part in parts

@@ -41,15 +41,19 @@ class Conventions:
 
 @dataclass
 class GeneratorOutput:
-    """A generator's prediction in the engine's convention.
+    """A generator's prediction.
+
+    :meth:`Backbone.generate` returns it in the engine's convention (RGB in ``[0, 1]``, the
+    input's size); :meth:`Backbone.native_generate` returns it in the backbone's own
+    (``conventions.value_range``, the padded size), and ``generate`` converts.
 
     Attributes:
-        image: ``(B, 3, H, W)`` RGB in ``[0, 1]``: the network's full output, not composited.
-        pyramid: lower-resolution RGB predictions in ``[0, 1]``, coarsest first, for multi-scale
-            losses (empty when the network has none).
-        gradients: predicted image-gradient maps ``(B, 6, h, w)`` (d/dy and d/dx per RGB channel,
-            Sobel units of a ``[0, 1]`` image), coarsest first, ending at full resolution; for the
-            pyramid structure loss (empty when the network predicts none).
+        image: ``(B, 3, H, W)`` RGB: the network's full output, not composited.
+        pyramid: lower-resolution RGB predictions, coarsest first, for multi-scale losses (empty
+            when the network has none).
+        gradients: predicted image-gradient maps ``(B, 6, h, w)`` (d/dy and d/dx per RGB channel;
+            from ``generate``, Sobel units of a ``[0, 1]`` image), coarsest first, ending at full
+            resolution; for the pyramid structure loss (empty when the network predicts none).
     """
 
     image: Tensor

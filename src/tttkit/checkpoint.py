@@ -20,16 +20,14 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save
 
 from tttkit.backbone import Backbone
-from tttkit.io import InputError, atomic_write_bytes
+from tttkit.errors import CheckpointError
+from tttkit.errors import InputError as InputError  # its old import path, kept
+from tttkit.io import atomic_write_bytes
 
 FORMAT_VERSION = "1"
 META_BACKBONE = "tttkit.backbone"
 META_CONFIG = "tttkit.config"
 META_FORMAT = "tttkit.format"
-
-
-class CheckpointError(InputError):
-    """A checkpoint cannot be used; the message names the file and what is wrong."""
 
 
 def save_backbone(

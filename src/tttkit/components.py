@@ -14,6 +14,9 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+# Defined in tttkit.errors; still importable from here, where it was first defined.
+from tttkit.errors import MaskSamplingError as MaskSamplingError
+
 
 class FinetuneMaskStrategy(Protocol):
     """Draws one finetuning mask per view (thesis §3.2.2)."""
@@ -33,10 +36,6 @@ class FinetuneMaskStrategy(Protocol):
                 small for the requested coverage).
         """
         ...
-
-
-class MaskSamplingError(RuntimeError):
-    """No finetuning mask satisfying the strategy's constraints could be drawn."""
 
 
 @dataclass(frozen=True)

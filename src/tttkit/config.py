@@ -18,11 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tttkit.errors import SpecError
 from tttkit.registry import close_matches
-
-
-class SpecError(ValueError):
-    """A strategy spec or override is invalid; the message names the field."""
 
 
 def freeze(value: Any) -> Any:

@@ -28,6 +28,7 @@ from tttkit.averaging import WeightAverage
 from tttkit.backbone import Backbone
 from tttkit.components import FillContext, MaskSamplingError
 from tttkit.config import StrategySpec
+from tttkit.errors import PluginContractError
 from tttkit.events import RunInfo, StepRecord
 from tttkit.execution import (
     autocast,
@@ -79,7 +80,8 @@ class Result:
         seed: the seed that makes the run reproducible.
         notices: things the user should know (e.g. an empty mask).
         network: the finetuned copy of the backbone that made ``finetuned`` (its weights at the
-            chosen step; ``None`` when nothing was trained, or the training diverged).
+            chosen step). ``None`` when nothing was trained, when the training diverged, or
+            when a photo was completed in several windows (each trained its own copy).
         selection: how ``finetuned`` was chosen: the rule, the chosen step, the validation
             curve ``[[step, score], …]`` (empty when no region was held out) and the step at
             which the run stopped early (``None`` if it ran to the end); after a refit also
@@ -328,6 +330,17 @@ def _unchanged(image: Tensor, spec: StrategySpec, seed: int) -> Result:
     )  # fmt: skip
 
 
+def _check_fill(net: Backbone, out: Tensor, images: Tensor) -> None:
+    """A backbone's completion must have its input's shape (the engine blends the two)."""
+    if out.shape != images.shape:
+        kind = type(net)
+        raise PluginContractError(
+            f"backbone {kind.__qualname__} (module {kind.__module__}) returned a fill of shape "
+            f"{tuple(out.shape)} for input of shape {tuple(images.shape)}: generate() must "
+            "return an image of its input's size"
+        )
+
+
 class _Run:
     """One test-time-training run's state, built once: the network copy and its parts,
     optimizers, weight average, the held-out validation region and the selection of the output.
@@ -420,6 +433,7 @@ class _Run:
         with self._averaged(), torch.inference_mode(), autocast(self.device, self.dtype):
             images = self.image.expand(len(masks), -1, -1, -1)
             out = self.net.generate(images, masks).image.float()
+        _check_fill(self.net, out, images)
         self.net.train()
         completed = out * masks + self.image * (1 - masks)
         validation_fill = None if self.region is None else completed[1:].clone()

@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from tttkit.errors import InputError
+
 #: File suffixes treated as images when a folder is searched, and accepted for outputs.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 #: The largest photo read by default, in pixels (a 108-megapixel phone photo fits).
@@ -41,10 +43,6 @@ ENV_MAX_PIXELS = "TTTKIT_MAX_PIXELS"
 
 _EXIF_ORIENTATION = 0x0112
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
-
-
-class InputError(ValueError):
-    """A user-supplied file or option is unusable; the message names it."""
 
 
 def pixel_limit(max_pixels: int | None = None) -> int:

@@ -24,6 +24,7 @@ import pluggy
 
 from tttkit import hookspecs
 from tttkit.config import StrategySpec
+from tttkit.errors import PluginLoadError
 from tttkit.registry import DuplicateNameError, Registry, close_matches
 
 hookimpl = pluggy.HookimplMarker("tttkit")
@@ -78,18 +79,6 @@ KINDS: dict[str, Kind] = {
 }
 
 
-class PluginLoadError(RuntimeError):
-    """A plugin could not be imported or registered.
-
-    Attributes:
-        plugin: the plugin's name, when one is to blame.
-    """
-
-    def __init__(self, message: str, plugin: str | None = None) -> None:
-        super().__init__(message)
-        self.plugin = plugin
-
-
 class _BadRegistration(ValueError):
     """A registration callback was given something it cannot register."""
 
@@ -138,6 +127,7 @@ class PluginHost:
             self.pm.set_blocked(name)
         self.plugins: dict[str, PluginInfo] = {}
         self._registries: dict[str, Registry[Any]] | None = None
+        self._building: str | None = None  # the plugin whose registration hook is running
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -213,6 +203,14 @@ class PluginHost:
                 + _did_you_mean(kind, list(KINDS))
             )
         if self._registries is None:
+            if self._building is not None:
+                raise PluginLoadError(
+                    f"{self._describe(self._building)} looked up the {kind} registry while "
+                    "registering (e.g. tttkit.get_strategy inside a registration hook): the "
+                    "registries are not built yet. Derive from a preset object instead "
+                    "(from tttkit_strategies.ablations import BASELINE)",
+                    plugin=self._building,
+                )
             self._registries = {k.name: self._build(k) for k in KINDS.values()}
         return self._registries[kind]
 
@@ -221,10 +219,11 @@ class PluginHost:
         caller = getattr(self.pm.hook, kind.hook)
         for impl in caller.get_hookimpls():  # registration order: built-ins first
             register = _register_callback(registry, kind, impl.plugin_name)
+            self._building = impl.plugin_name
             try:
                 impl.function(**{arg: register for arg in impl.argnames})
-            except DuplicateNameError:
-                raise  # names both plugins already
+            except (DuplicateNameError, PluginLoadError):
+                raise  # they name the plugins already
             except (Exception, SystemExit) as exc:
                 what = (
                     str(exc)
@@ -235,6 +234,8 @@ class PluginHost:
                     f"{self._describe(impl.plugin_name)} failed in {kind.hook}: {what}",
                     plugin=impl.plugin_name,
                 ) from exc
+            finally:
+                self._building = None
         return registry
 
     def _describe(self, plugin: str) -> str:

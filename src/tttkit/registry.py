@@ -16,31 +16,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from tttkit.errors import DuplicateNameError, RegistryError, UnknownNameError
+
 T = TypeVar("T")
-
-
-class RegistryError(LookupError):
-    """Base class of registry errors; the message is meant for the user as is."""
-
-
-class UnknownNameError(RegistryError, KeyError):
-    """A name was looked up that no plugin registered."""
-
-    def __init__(self, kind: str, name: str, suggestions: list[str]) -> None:
-        self.kind, self.name, self.suggestions = kind, name, suggestions
-        message = f"unknown {kind} {name!r}"
-        if suggestions:
-            message += " — did you mean " + " or ".join(repr(s) for s in suggestions) + "?"
-        else:
-            message += " (see `tttkit list` for what is registered)"
-        super().__init__(message)
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
-
-
-class DuplicateNameError(RegistryError):
-    """Two plugins registered the same name for one kind."""
 
 
 @dataclass(frozen=True)

@@ -364,9 +364,8 @@ class LaMa(Backbone):
     own ``pad_out_to_modulo``), trained at 256² crops. The network sees ``image·(1−mask) ⊕ mask``
     and returns its sigmoid output (not composited).
 
-    Official weights: ``tttkit inpaint --backbone lama --weights big-lama/models/best.ckpt`` once
-    the core calls :meth:`convert_state_dict` (see ``docs/backbones/adapters.md``), or
-    :func:`load_lama_checkpoint` directly.
+    Official weights: ``tttkit inpaint --backbone lama --weights big-lama/models/best.ckpt``
+    (the core calls :meth:`convert_state_dict`), or :func:`load_lama_checkpoint` from Python.
 
     Args:
         ngf, n_downsampling, n_blocks, ratio, max_features: the generator (see

@@ -101,3 +101,36 @@ def test_resize_mode_pastes_only_around_the_holes(tmp_path: Path, mode: str) -> 
     known = (holes < 0.5).expand_as(photo)
     assert torch.equal(result.finetuned[known], photo[known])
     assert bool((result.finetuned[:, 300:320, 400:430] != photo[:, 300:320, 400:430]).any())
+
+
+def test_a_single_window_run_returns_its_network() -> None:
+    import torch
+
+    from tests.helpers import tiny_backbone
+    from tttkit.api import adapt
+
+    photo, holes = torch.rand(3, 300, 400), torch.zeros(1, 300, 400)
+    holes[:, 100:120, 200:230] = 1
+    result = adapt(photo, holes, backbone=tiny_backbone(), steps=1)
+    assert result.regions is not None and len(result.regions) == 1
+    assert result.network is not None and not result.network.training
+
+
+def test_a_backbone_returning_the_wrong_size_is_named() -> None:
+    from tests.helpers import photo_and_mask, tiny_backbone
+    from tttkit.api import adapt
+    from tttkit.backbone import GeneratorOutput
+    from tttkit.errors import PluginContractError
+
+    net = tiny_backbone()
+    original = net.generate
+
+    def cropped(image, mask):  # type: ignore[no-untyped-def]
+        out = original(image, mask)
+        return GeneratorOutput(image=out.image[..., :-2, :-2])
+
+    net.generate = cropped  # type: ignore[method-assign]
+    photo, holes = photo_and_mask(64)
+    with pytest.raises(PluginContractError, match="returned a fill of shape") as info:
+        adapt(photo, holes, backbone=net, steps=1)
+    assert "generate() must return an image of its input's size" in str(info.value)

@@ -52,6 +52,13 @@ PLUGINS = [
         "list",
     ),
     (
+        "lookup-while-registering",
+        HEADER + "import tttkit\n@hookimpl\ndef tttkit_register_strategies(register):\n"
+        "    register(tttkit.get_strategy('baseline').derive('mine', 'x'))\n",
+        "while registering",
+        "list",
+    ),
+    (
         "hook-raises-under-inpaint",
         HEADER + "@hookimpl\ndef tttkit_register_strategies(register):\n    1 / 0\n",
         "ZeroDivisionError",

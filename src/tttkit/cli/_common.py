@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from tttkit.config import SpecError
+from tttkit.errors import PluginContractError
 from tttkit.io import InputError
 from tttkit.options import Overrides
 from tttkit.plugins import PluginLoadError
@@ -198,6 +199,8 @@ def user_errors(command: F) -> F:
             raise fail(str(exc)) from None
         except PluginLoadError as exc:  # a plugin broke while its registry was being built
             raise plugin_failure(exc) from None
+        except PluginContractError as exc:  # a plugin's component broke its contract
+            raise fail(str(exc), code=1) from None
 
     return wrapper  # type: ignore[return-value]
 

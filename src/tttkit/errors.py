@@ -1,0 +1,69 @@
+"""Every exception a user of tttkit can meet, in one place.
+
+Each message is meant for the user as is: it names the file, option, field, plugin or
+component at fault and says what to do. The command line turns :class:`InputError`,
+:class:`SpecError` and :class:`RegistryError` into a one-line message and exit code 2, and
+:class:`PluginLoadError` into one line and exit code 1 (``docs/limits.md``).
+
+These classes were first defined in the modules that raise them; they are still importable
+from there (``tttkit.io.InputError``, ``tttkit.config.SpecError``, …).
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """A user-supplied file or option is unusable; the message names it."""
+
+
+class CheckpointError(InputError):
+    """A checkpoint cannot be used; the message names the file and what is wrong."""
+
+
+class SpecError(ValueError):
+    """A strategy spec or override is invalid; the message names the field."""
+
+
+class RegistryError(LookupError):
+    """Base class of registry errors; the message is meant for the user as is."""
+
+
+class UnknownNameError(RegistryError, KeyError):
+    """A name was looked up that no plugin registered."""
+
+    def __init__(self, kind: str, name: str, suggestions: list[str]) -> None:
+        self.kind, self.name, self.suggestions = kind, name, suggestions
+        message = f"unknown {kind} {name!r}"
+        if suggestions:
+            message += " — did you mean " + " or ".join(repr(s) for s in suggestions) + "?"
+        else:
+            message += " (see `tttkit list` for what is registered)"
+        super().__init__(message)
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DuplicateNameError(RegistryError):
+    """Two plugins registered the same name for one kind."""
+
+
+class PluginLoadError(RuntimeError):
+    """A plugin could not be imported or registered, or broke while registering.
+
+    Attributes:
+        plugin: the plugin's name, when one is to blame.
+    """
+
+    def __init__(self, message: str, plugin: str | None = None) -> None:
+        super().__init__(message)
+        self.plugin = plugin
+
+
+class PluginContractError(RuntimeError):
+    """A plugin's component returned something its contract forbids (a backbone's fill of the
+    wrong size, say); the message names the component and what was expected."""
+
+
+class MaskSamplingError(RuntimeError):
+    """No finetuning mask satisfying the strategy's constraints could be drawn."""

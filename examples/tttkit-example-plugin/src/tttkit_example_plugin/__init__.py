@@ -33,12 +33,15 @@ class TinyUNet(Backbone):
             Conventions(value_range=(0.0, 1.0), hole_value=1, pad_multiple=2, working_size=64),
             {"width": width},
         )
-        self.encoder = nn.Sequential(_conv(4, width), _conv(width, 2 * width, stride=2))
-        self.decoder = nn.Sequential(
-            nn.Upsample(scale_factor=2, mode="nearest"), _conv(2 * width, width),
-            nn.Conv2d(width, 3, 3, 1, 1), nn.Sigmoid(),
-        )  # fmt: skip
-        self.generator = nn.ModuleDict({"encoder": self.encoder, "decoder": self.decoder})
+        # Every module lives once in the tree (under `generator`): a module registered twice
+        # would be saved twice, and safetensors refuses tensors that share memory.
+        self.generator = nn.ModuleDict({
+            "encoder": nn.Sequential(_conv(4, width), _conv(width, 2 * width, stride=2)),
+            "decoder": nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="nearest"), _conv(2 * width, width),
+                nn.Conv2d(width, 3, 3, 1, 1), nn.Sigmoid(),
+            ),
+        })  # fmt: skip
         self.discriminator = nn.Sequential(
             _conv(3, width, stride=2), _conv(width, 2 * width, stride=2),
             nn.Conv2d(2 * width, 1, 3, 1, 1),
@@ -46,15 +49,15 @@ class TinyUNet(Backbone):
 
     def native_generate(self, image: Tensor, mask: Tensor) -> GeneratorOutput:
         x = torch.cat([image * (1 - mask), mask], dim=1)
-        return GeneratorOutput(image=self.decoder(self.encoder(x)))
+        return GeneratorOutput(image=self.generator["decoder"](self.generator["encoder"](x)))
 
     def native_discriminate(self, image: Tensor) -> Tensor:
         return self.discriminator(image)
 
     def layer_groups(self) -> dict[str, nn.Module]:
         return {
-            "generator.encoder": self.encoder,
-            "generator.decoder": self.decoder,
+            "generator.encoder": self.generator["encoder"],
+            "generator.decoder": self.generator["decoder"],
             "discriminator.conv1": self.discriminator[0],
             "discriminator.conv2": self.discriminator[1],
             "discriminator.conv3": self.discriminator[2],

@@ -1,0 +1,222 @@
+"""Checks for plugin authors: call them in a plugin's own tests.
+
+Each check builds the component from its registered factory, exercises the contract the engine
+relies on, and raises ``AssertionError`` with a message naming what is wrong. tttkit's own test
+suite runs the same checks over every registered name, as timm's tests run over
+``list_models()``::
+
+    from tttkit.testing import check_augmentation, check_backbone, check_finetune_mask
+
+    def test_my_backbone(tmp_path):
+        check_backbone(my_factory, {"width": 8}, name="my-net", folder=tmp_path)
+
+    def test_my_augmentation():
+        check_augmentation(MyWarp, {"degrees": 10})
+
+    def test_my_finetune_mask():
+        check_finetune_mask(MyBoxes, {"alpha": 0.1, "beta": 0.3})
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from tttkit.backbone import Backbone, check_layer_groups
+from tttkit.components import MaskSamplingError, View
+from tttkit.imageops import dilate
+
+__all__ = ["check_augmentation", "check_backbone", "check_finetune_mask"]
+
+
+def _same_state(a: torch.nn.Module, b: torch.nn.Module, what: str) -> None:
+    left, right = a.state_dict(), b.state_dict()
+    assert left.keys() == right.keys(), f"{what}: the state dict keys differ"
+    for key in left:
+        assert torch.equal(left[key], right[key]), f"{what}: {key} differs"
+
+
+def check_backbone(
+    factory: Callable[..., Backbone],
+    config: Mapping[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    folder: str | Path | None = None,
+    size: int = 64,
+) -> Backbone:
+    """Check a backbone factory against the engine's contract; return the built backbone.
+
+    Checked: it builds a :class:`~tttkit.backbone.Backbone`; its ``config`` is JSON and rebuilds
+    the same network; its conventions are sane; its layer groups cover every parameter once; it
+    survives ``copy.deepcopy`` (the engine finetunes a copy); with ``name`` and ``folder``, a
+    checkpoint written by :func:`tttkit.checkpoint.save_backbone` loads back exactly;
+    ``generate`` fills a ``size``² image with an output of the input's shape, finite and in
+    ``[0, 1]``, whatever the hole.
+
+    Args:
+        factory: the registered factory.
+        config: its keyword options (keep the network small: tests run on a CPU).
+        name: the backbone's registered name, for the checkpoint round trip.
+        folder: where the checkpoint may be written (e.g. pytest's ``tmp_path``).
+        size: the test image's side; a multiple of the backbone's ``pad_multiple`` is not needed.
+    """
+    from tttkit.checkpoint import load_weights, save_backbone
+
+    torch.manual_seed(0)
+    net = factory(**dict(config or {}))
+    assert isinstance(net, Backbone), f"the factory returned {type(net).__name__}, not a Backbone"
+    stored = json.loads(json.dumps(net.config))  # must be JSON: checkpoints carry it
+    rebuilt = factory(**stored)
+    assert rebuilt.config == net.config, "factory(**backbone.config) builds another configuration"
+    shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    assert shapes == {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()}, (
+        "factory(**backbone.config) builds a network of other shapes"
+    )
+    conventions = net.conventions
+    low, high = conventions.value_range
+    assert low < high and conventions.hole_value in (0, 1), f"odd conventions {conventions}"
+    assert conventions.pad_multiple >= 1 and conventions.working_size >= 1, str(conventions)
+    check_layer_groups(net)
+    _same_state(copy.deepcopy(net), net, "copy.deepcopy")
+    if name is not None and folder is not None:
+        path = Path(folder) / f"{name}.safetensors"
+        save_backbone(net, name, path)
+        load_weights(rebuilt, path, name)
+        _same_state(rebuilt, net, f"checkpoint round trip of {name!r}")
+    _check_generate(net, size)
+    return net
+
+
+def _check_generate(net: Backbone, size: int) -> None:
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 3, size, size + 3, generator=generator)  # an odd width on purpose
+    mask = torch.zeros(2, 1, size, size + 3)
+    mask[0, :, size // 4 : size // 2, size // 4 : size // 2] = 1
+    mask[1, :, : size // 2] = 1
+    net.eval()
+    with torch.no_grad():
+        out = net.generate(image, mask)
+    assert out.image.shape == image.shape, (
+        f"generate() returned shape {tuple(out.image.shape)} for input {tuple(image.shape)}"
+    )
+    assert bool(torch.isfinite(out.image).all()), "generate() returned non-finite values"
+    low, high = float(out.image.min()), float(out.image.max())
+    assert low >= -1e-4 and high <= 1 + 1e-4, f"generate() left [0, 1]: {low:.3f}…{high:.3f}"
+
+
+def _binary(mask: Tensor) -> bool:
+    return bool(((mask == 0) | (mask == 1)).all())
+
+
+def _pattern_view(size: int) -> View:
+    """A view whose image encodes the user mask in its red channel, so that a geometric
+    augmentation that moves the image without the mask (or the other way round) shows."""
+    user = torch.zeros(1, 1, size, size)
+    user[:, :, size // 4 : size // 2, size // 3 : size // 3 + size // 4] = 1
+    finetune = torch.zeros(1, 1, size, size)
+    finetune[:, :, size // 2 + 2 : size - 4, 4 : size // 2] = 1
+    generator = torch.Generator().manual_seed(1)
+    image = torch.rand(1, 3, size, size, generator=generator) * 0.2 + 0.4
+    image[:, :1] = user  # the red channel is the user mask
+    return View(image=image, user_mask=user, finetune_mask=finetune, empty=torch.zeros_like(user))
+
+
+def check_augmentation(
+    factory: Callable[..., Any],
+    params: Mapping[str, Any] | None = None,
+    *,
+    size: int = 48,
+    trials: int = 12,
+) -> None:
+    """Check an augmentation factory against the engine's contract.
+
+    Checked over ``trials`` seeds: the result is ``None`` or a view of the same shapes; masks
+    stay binary; the image stays finite in ``[0, 1]``; a non-geometric augmentation leaves the
+    masks alone; a geometric one moves the masks with the image (checked on pixels it did not
+    leave empty, with nearest sampling for masks) and marks the pixels it left empty.
+    """
+    augmentation = factory(**dict(params or {}))
+    geometric = getattr(augmentation, "geometric", None)
+    assert isinstance(geometric, bool), "an augmentation must say whether it is `geometric`"
+    view = _pattern_view(size)
+    for seed in range(trials):
+        out = augmentation(view, torch.Generator().manual_seed(seed))
+        if out is None:
+            continue
+        assert out.image.shape == view.image.shape, f"seed {seed}: the image changed shape"
+        for field in ("user_mask", "finetune_mask", "empty"):
+            mask = getattr(out, field)
+            assert mask is not None and mask.shape == view.user_mask.shape, (
+                f"seed {seed}: {field} is missing or changed shape"
+            )
+            assert _binary(mask), f"seed {seed}: {field} is no longer binary"
+        assert bool(torch.isfinite(out.image).all()), f"seed {seed}: non-finite pixels"
+        assert float(out.image.min()) >= -1e-4 and float(out.image.max()) <= 1 + 1e-4, (
+            f"seed {seed}: the image left [0, 1]"
+        )
+        if not geometric:
+            assert torch.equal(out.user_mask, view.user_mask), f"seed {seed}: masks moved"
+            assert torch.equal(out.finetune_mask, view.finetune_mask), f"seed {seed}: masks moved"
+            continue
+        _check_moved_together(out, seed)
+
+
+def _check_moved_together(out: View, seed: int) -> None:
+    """Where the view has content, its red channel (the user mask drawn into the image) must
+    agree with the moved user mask, away from edges that interpolation may soften."""
+    drawn, moved = out.image[:, :1] > 0.5, out.user_mask > 0.5
+    edges = dilate(out.user_mask, 2) - (1 - dilate(1 - out.user_mask, 2))
+    # Judged where the view has content, away from softened edges, and where either says hole.
+    judged = (out.empty < 0.5) & (edges < 0.5) & (drawn | moved)
+    if int(judged.sum()) == 0:
+        return
+    agree = (drawn == moved)[judged].float().mean()
+    assert float(agree) >= 0.9, (
+        f"seed {seed}: the user mask did not move with the image ({float(agree):.0%} agree)"
+    )
+
+
+def check_finetune_mask(
+    factory: Callable[..., Any],
+    params: Mapping[str, Any] | None = None,
+    *,
+    size: int = 64,
+    batch: int = 4,
+    trials: int = 6,
+    margin: int = 3,
+) -> None:
+    """Check a finetuning-mask factory against the engine's contract.
+
+    Checked over ``trials`` seeds: masks of shape ``(B, 1, H, W)``, binary, never touching the
+    forbidden pixels (the user's hole dilated by ``margin``); when the strategy has ``alpha``
+    and ``beta`` attributes, each mask's share of the image lies in ``[alpha, beta]``. A
+    :class:`~tttkit.components.MaskSamplingError` is an acceptable answer; any other error is
+    not.
+    """
+    strategy = factory(**dict(params or {}))
+    user = torch.zeros(batch, 1, size, size)
+    user[:, :, size // 3 : size // 2, size // 3 : size // 2] = 1
+    forbidden = dilate(user, margin)
+    bounds = (getattr(strategy, "alpha", None), getattr(strategy, "beta", None))
+    for seed in range(trials):
+        try:
+            masks = strategy(user, forbidden, torch.Generator().manual_seed(seed))
+        except MaskSamplingError:
+            continue
+        assert masks.shape == user.shape, f"seed {seed}: masks of shape {tuple(masks.shape)}"
+        assert _binary(masks), f"seed {seed}: masks are not binary"
+        assert not bool((masks * forbidden).any()), (
+            f"seed {seed}: a finetuning mask covers the dilated user hole"
+        )
+        if all(isinstance(b, (int, float)) for b in bounds):
+            low, high = bounds
+            for share in masks.flatten(1).mean(dim=1).tolist():
+                assert low - 1e-6 <= share <= high + 1e-6, (
+                    f"seed {seed}: a mask covers {share:.1%}, outside [{low:.0%}, {high:.0%}]"
+                )

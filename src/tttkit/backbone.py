@@ -14,8 +14,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+#: The padding modes a backbone may declare (:attr:`Conventions.pad_mode`).
+PAD_MODES = ("reflect", "symmetric", "replicate")
 
 
 @dataclass(frozen=True)
@@ -25,14 +29,26 @@ class Conventions:
     Attributes:
         value_range: the RGB range the network reads and writes, e.g. ``(-1, 1)`` or ``(0, 1)``.
         hole_value: the mask value that marks a hole in the network's own input (``1`` or ``0``).
-        pad_multiple: height and width must be multiples of this; inputs are reflect-padded.
+        pad_multiple: height and width must be multiples of this; inputs are padded at the
+            bottom and right.
         working_size: the square resolution the network was trained at; callers resize to it.
+        pad_mode: how the padding is filled, as the network's own code does it: ``"reflect"``
+            (mirror without the edge pixel: ``c b | a b c | b a``), ``"symmetric"`` (mirror with
+            it, NumPy's ``symmetric``: ``b a | a b c | c b``; LaMa's) or ``"replicate"``. A pad
+            larger than the image falls back to ``"replicate"``.
     """
 
     value_range: tuple[float, float] = (-1.0, 1.0)
     hole_value: int = 1
     pad_multiple: int = 1
     working_size: int = 256
+    pad_mode: str = "reflect"
+
+    def __post_init__(self) -> None:
+        if self.pad_mode not in PAD_MODES:
+            raise ValueError(
+                f"pad_mode must be one of {', '.join(PAD_MODES)}, got {self.pad_mode!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -182,8 +198,21 @@ class Backbone(nn.Module):
         pad_h, pad_w = (-height) % multiple, (-width) % multiple
         if pad_h == 0 and pad_w == 0:
             return x
-        mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+        mode = self.conventions.pad_mode
+        if mode == "symmetric" and pad_h <= height and pad_w <= width:
+            return _symmetric_pad(x, pad_h, pad_w)
+        if mode != "reflect" or not (pad_h < height and pad_w < width):
+            mode = "replicate"
         return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def _symmetric_pad(x: Tensor, pad_h: int, pad_w: int) -> Tensor:
+    """Pad the bottom and right by mirroring with the edge pixel (NumPy's ``symmetric``)."""
+    if pad_h:
+        x = torch.cat((x, x[..., x.shape[-2] - pad_h :, :].flip(-2)), dim=-2)
+    if pad_w:
+        x = torch.cat((x, x[..., x.shape[-1] - pad_w :].flip(-1)), dim=-1)
+    return x
 
 
 #: ``original_name`` of scripted BatchNorm modules (``isinstance`` cannot see through TorchScript).

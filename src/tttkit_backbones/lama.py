@@ -361,8 +361,8 @@ class LaMa(Backbone):
     """LaMa as a tttkit backbone: FFC-ResNet generator + LaMa's PatchGAN discriminator.
 
     Conventions: RGB in ``[0, 1]``, mask 1 = hole, sizes padded to ``2^n_downsampling`` (8; LaMa's
-    own ``pad_out_to_modulo``), trained at 256² crops. The network sees ``image·(1−mask) ⊕ mask``
-    and returns its sigmoid output (not composited).
+    own ``pad_out_to_modulo``, symmetric: the edge pixel repeated), trained at 256² crops. The
+    network sees ``image·(1−mask) ⊕ mask`` and returns its sigmoid output (not composited).
 
     Official weights: ``tttkit inpaint --backbone lama --weights big-lama/models/best.ckpt``
     (the core calls :meth:`convert_state_dict`), or :func:`load_lama_checkpoint` from Python.
@@ -416,6 +416,7 @@ class LaMa(Backbone):
             hole_value=1,
             pad_multiple=2**n_downsampling,
             working_size=working_size,
+            pad_mode="symmetric",  # LaMa pads with np.pad(mode="symmetric") (evaluation/data.py)
         )
         super().__init__(conventions, config)
         self.freeze_batchnorm = freeze_batchnorm

@@ -153,12 +153,26 @@ def test_generator_pads_odd_images_to_a_multiple_of_eight() -> None:
         "hole_value": 1,
         "pad_multiple": 8,
         "working_size": 256,
+        "pad_mode": "symmetric",
     }
     image, mask = torch.rand(1, 3, 61, 67), torch.zeros(1, 1, 61, 67)
     mask[..., 20:40, 10:30] = 1
     with torch.no_grad():
         out = net.generate(image, mask).image
     assert out.shape == image.shape and out.min() >= 0 and out.max() <= 1
+
+
+def test_padding_is_lamas_own_symmetric_mode() -> None:
+    """Official LaMa pads to a multiple of 8 with np.pad(mode="symmetric") (the edge pixel
+    repeated), as in its evaluation data code; torch's reflect would change the fill."""
+    import numpy as np
+
+    net = tiny().eval()
+    image = torch.rand(1, 3, 250, 237)
+    padded = net._pad(image)
+    expected = np.pad(image.numpy(), ((0, 0), (0, 0), (0, 6), (0, 3)), mode="symmetric")
+    assert padded.shape == (1, 3, 256, 240)
+    assert np.array_equal(padded.numpy(), expected)
 
 
 # -- checkpoints -----------------------------------------------------------------------------

@@ -63,6 +63,7 @@ def test_list_backbones_reports_parameter_counts_and_conventions() -> None:
             "hole_value",
             "pad_multiple",
             "working_size",
+            "pad_mode",
         }
 
 

@@ -76,7 +76,8 @@ def tttkit_register_strategies(register: Callable[[StrategySpec], None]) -> None
     register(
         BASELINE.derive(
             "example-quick",
-            "the thesis baseline, shortened to 20 steps of 2 views (example plugin)",
-            {"steps": 20, "batch_size": 2},
+            "the thesis baseline, shortened to 20 steps of 2 views, without the perceptual "
+            "loss so that it runs offline (example plugin)",
+            {"steps": 20, "batch_size": 2, "losses.perceptual": 0.0},
         )
     )

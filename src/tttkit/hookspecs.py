@@ -10,25 +10,53 @@ record which plugin registered each name and report duplicates naming both plugi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
 if TYPE_CHECKING:
+    from tttkit.backbone import Backbone
+    from tttkit.config import StrategySpec
+    from tttkit.engine import Result
     from tttkit.events import RunInfo, StepRecord
 
 hookspec = pluggy.HookspecMarker("tttkit")
 
-#: ``register(name, factory, *, description="")``: the signature of registration callbacks.
-RegisterFactory = Callable[..., None]
+
+class RegisterFactory(Protocol):
+    """The ``register`` callback of component hooks (masks, fillers, augmentations, freezing)."""
+
+    def __call__(self, name: str, factory: Callable[..., Any], description: str = "") -> None:
+        """Register ``factory`` under ``name``; ``factory(**params)`` builds the component."""
+
+
+class RegisterBackbone(Protocol):
+    """The ``register`` callback of :func:`tttkit_register_backbones`."""
+
+    def __call__(
+        self,
+        name: str,
+        factory: Callable[..., Backbone],
+        description: str = "",
+        weights: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """Register a backbone factory, with the path of weights it ships (if any)."""
+
+
+class RegisterStrategy(Protocol):
+    """The ``register`` callback of :func:`tttkit_register_strategies`."""
+
+    def __call__(self, spec: StrategySpec) -> None:
+        """Register a strategy under ``spec.name``."""
 
 
 # -- components --------------------------------------------------------------------------------
 
 
 @hookspec
-def tttkit_register_backbones(register: RegisterFactory) -> None:
+def tttkit_register_backbones(register: RegisterBackbone) -> None:
     """Register inpainting backbones.
 
     Args:
@@ -81,7 +109,7 @@ def tttkit_register_freezing_policies(register: RegisterFactory) -> None:
 
 
 @hookspec
-def tttkit_register_strategies(register: Callable[..., None]) -> None:
+def tttkit_register_strategies(register: RegisterStrategy) -> None:
     """Register named strategies (presets).
 
     Args:
@@ -116,7 +144,7 @@ def tttkit_step_end(run: RunInfo, record: StepRecord) -> None:
 
 
 @hookspec
-def tttkit_run_end(run: RunInfo, result: Any) -> None:
+def tttkit_run_end(run: RunInfo, result: Result | None) -> None:
     """Called once after the last step, also when the run stops early or fails.
 
     Args:

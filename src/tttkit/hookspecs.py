@@ -116,7 +116,7 @@ def tttkit_register_strategies(register: RegisterStrategy) -> None:
         register: call ``register(spec)`` with a :class:`tttkit.config.StrategySpec`; its
             ``name`` and ``description`` are the registered name and description. Derive from an
             existing preset object with ``spec.derive(...)`` (e.g. from
-            ``tttkit_strategies.ablations.BASELINE``) so the new one states only what it changes;
+            ``tttkit_strategies.presets.BASELINE``) so the new one states only what it changes;
             do not look strategies up through the registry inside this hook, as it is being built.
     """
 

@@ -208,7 +208,7 @@ class PluginHost:
                     f"{self._describe(self._building)} looked up the {kind} registry while "
                     "registering (e.g. tttkit.get_strategy inside a registration hook): the "
                     "registries are not built yet. Derive from a preset object instead "
-                    "(from tttkit_strategies.ablations import BASELINE)",
+                    "(from tttkit_strategies.presets import BASELINE, or preset('baseline'))",
                     plugin=self._building,
                 )
             self._registries = {k.name: self._build(k) for k in KINDS.values()}

@@ -103,3 +103,18 @@ def test_blocked_broken_plugin_lets_commands_run(
     write_module(site, "tttkit_hostile_blocked", "import sys\nsys.exit(0)\n")
     result = CliRunner().invoke(app, ["--block-plugin", "hostile", "list", "fillers"], env=ENV)
     assert result.exit_code == 0 and "random-pixels" in result.stdout
+
+
+def test_deriving_from_a_preset_object_inside_a_hook_works(
+    install_fake: Callable[[str, dict[str, str]], Path],
+) -> None:
+    site = install_fake("presets-dist", {"presets": "tttkit_presets_user"})
+    source = HEADER + (
+        "from tttkit_strategies.presets import preset\n@hookimpl\n"
+        "def tttkit_register_strategies(register):\n"
+        "    register(preset('baseline').derive('mine', 'baseline, 5 steps', {'steps': 5}))\n"
+    )
+    write_module(site, "tttkit_presets_user", source)
+    result = CliRunner().invoke(app, ["strategies", "show", "mine", "--json"], env=ENV)
+    assert result.exit_code == 0, result.stderr
+    assert '"parent": "baseline"' in result.stdout

@@ -7,6 +7,7 @@ import torch
 
 import tttkit
 from tttkit.config import StrategySpec
+from tttkit.errors import UnknownNameError
 from tttkit.plugins import PluginHost
 from tttkit.strategy import check_strategy
 
@@ -67,3 +68,17 @@ def test_every_strategy_runs_two_steps(name: str, perceptual_env) -> None:
     assert result.finetuned.shape == image.shape
     known = mask.expand_as(image) == 0
     assert torch.equal(result.finetuned[known], image[known])
+
+
+def test_every_builtin_preset_is_importable_as_an_object() -> None:
+    from tttkit_strategies import presets
+
+    host = PluginHost(autoload=False).load()
+    builtin = [
+        e.name for e in host.registry("strategies").entries() if e.plugin.startswith("tttkit_")
+    ]
+    for name in builtin:
+        assert presets.preset(name) == host.registry("strategies").get(name)
+    assert presets.BASELINE.name == "baseline" and presets.DEFAULT.name == "default"
+    with pytest.raises(UnknownNameError, match="did you mean 'optimal'"):
+        presets.preset("optimall")

@@ -20,7 +20,7 @@ from tttkit.checkpoint import (
 )
 from tttkit.components import MaskSamplingError
 from tttkit.config import StrategySpec
-from tttkit.engine import Evaluation, Result, add_seconds, finetune
+from tttkit.engine import Evaluation, Result, add_seconds, as_image, as_mask, finetune
 from tttkit.execution import resolve_device
 from tttkit.imageops import as_unit, to_dtype
 from tttkit.io import InputError, read_image, read_mask
@@ -194,12 +194,9 @@ def adapt(
         mask = read_mask(mask, size=tuple(image.shape[-2:]))
     if isinstance(ground_truth, (str, Path)):
         ground_truth = read_image(ground_truth)
+    image = as_image(image)
     check_photo(image, label)
-    if tuple(mask.shape) not in ((1, *image.shape[-2:]), tuple(image.shape[-2:])):
-        raise InputError(
-            f"{label}: the mask's shape {tuple(mask.shape)} does not match the image's "
-            f"{tuple(image.shape[-2:])} (expected (1, H, W) or (H, W))"
-        )
+    mask = as_mask(mask, (image.shape[-2], image.shape[-1]))
     spec = resolve_strategy(strategy, overrides, host)
     name, net = resolve_backbone(backbone, weights, spec, host, backbone_options)
     notices = []
@@ -265,7 +262,6 @@ def _run_windows(
     options: dict[str, Any],
 ) -> Result:
     """Run on each window around the holes and paste the fills into copies of the photo."""
-    mask = mask.reshape(1, *image.shape[-2:])
     raw, finetuned = image.clone(), image.clone()  # the photo's dtype: uint8 costs 3 B a pixel
     parts: list[tuple[Window, Result]] = []
     for index, window in enumerate(windows, start=1):

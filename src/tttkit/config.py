@@ -42,11 +42,15 @@ def thaw(value: Any) -> Any:
     return value
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _check_number(
     name: str, value: Any, low: float, high: float | None = None, open_low: bool = False
 ) -> None:
     """Raise :class:`SpecError` unless ``value`` is a finite number in range."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not (_is_number(value) and math.isfinite(value)):
         raise SpecError(f"{name} must be a finite number, got {value!r}")
     if value < low or (open_low and value == low) or (high is not None and value > high):
         bound = f"> {low}" if open_low else f"≥ {low}"
@@ -362,10 +366,6 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
             raise SpecError(f"{path}: expected {expected}, got {value!r}")
         return float(value) if hint is float else value
     return value
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 #: Scalar field types: what a value must be, and how the message describes it.

@@ -123,20 +123,30 @@ def add_seconds(parts: list[dict[str, float]]) -> dict[str, float]:
 
 def as_batch(image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     """Check and shape a user image ``(3, H, W)`` and mask ``(1, H, W)`` or ``(H, W)``."""
-    if image.dim() == 4 and image.shape[0] == 1:
-        image = image[0]
+    image = as_image(image)
     if image.dim() != 3 or image.shape[0] != 3:
         raise InputError(f"image must be (3, H, W) RGB, got shape {tuple(image.shape)}")
+    mask = as_mask(mask, (image.shape[-2], image.shape[-1]))
+    return image[None].float(), (mask[None] > 0.5).float()
+
+
+def as_image(image: Tensor) -> Tensor:
+    """A user image without a leading batch of one: ``(1, 3, H, W)`` → ``(3, H, W)``."""
+    return image[0] if image.dim() == 4 and image.shape[0] == 1 else image
+
+
+def as_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:
+    """A user mask given as ``(H, W)``, ``(1, H, W)`` or ``(1, 1, H, W)``, as ``(1, H, W)``
+    (a view); any other shape, or another size than ``size``, is an :class:`InputError`."""
     if mask.dim() == 4 and mask.shape[0] == 1:
         mask = mask[0]
     if mask.dim() == 2:
         mask = mask[None]
-    if mask.shape != (1, *image.shape[-2:]):
+    if mask.shape != (1, *size):
         raise InputError(
-            f"mask of shape {tuple(mask.shape)} does not match image of size "
-            f"{tuple(image.shape[-2:])}"
+            f"mask of shape {tuple(mask.shape)} does not match image of size {tuple(size)}"
         )
-    return image[None].float(), (mask[None] > 0.5).float()
+    return mask
 
 
 @dataclass

@@ -132,6 +132,12 @@ def hole_groups(mask: Tensor, gap: int) -> tuple[HoleLabels, int]:
     return HoleLabels(shape, int(top), int(left), labels), count - 1
 
 
+def check_region_mode(mode: str) -> None:
+    """Raise :class:`InputError` unless ``mode`` is one of :data:`REGION_MODES`."""
+    if mode not in REGION_MODES:
+        raise InputError(f"--region must be one of {', '.join(REGION_MODES)}, got {mode!r}")
+
+
 def plan_windows(
     mask: Tensor, working_size: int, mode: str = "crop"
 ) -> tuple[list[Window], HoleLabels]:
@@ -142,8 +148,7 @@ def plan_windows(
         working_size: the backbone's working size.
         mode: ``"crop"``, ``"resize"`` or ``"full"`` (module docstring).
     """
-    if mode not in REGION_MODES:
-        raise InputError(f"--region must be one of {', '.join(REGION_MODES)}, got {mode!r}")
+    check_region_mode(mode)
     height, width = mask.shape[-2:]
     everything = HoleLabels((height, width))  # label-0 windows fill every hole: no map needed
     if mode == "full":

@@ -178,3 +178,10 @@ def test_uint8_photo_keeps_known_pixels_and_dtype() -> None:
     assert result.finetuned.dtype == torch.uint8 and result.raw.dtype == torch.uint8
     known = (holes < 0.5).expand_as(pixels)
     assert torch.equal(result.finetuned[known], pixels[known])
+
+
+def test_batched_shapes_of_one_are_still_accepted() -> None:
+    """``(1, 3, H, W)`` photos and ``(1, 1, H, W)`` masks, as the engine always took them."""
+    photo, holes = photo_and_mask(64)
+    result = adapt(photo[None], holes[None], backbone=tiny_backbone(), steps=1)
+    assert result.finetuned.shape == photo.shape

@@ -37,7 +37,7 @@ from tttkit.evaluation.masks import DEFAULT_COVERAGE, make_masks
 from tttkit.evaluation.report import DEFAULT_GRID_COUNT, write_report
 from tttkit.evaluation.runner import Callbacks, EvalConfig, plan_evaluation, run_evaluation
 from tttkit.evaluation.tables import fmt_gain, fmt_value
-from tttkit.io import InputError, check_output_folder
+from tttkit.io import check_output_folder
 from tttkit.options import Overrides
 from tttkit.pretrain import list_images
 
@@ -47,13 +47,6 @@ ImagesArgument = Annotated[
 SizeOption = Annotated[
     int, typer.Option("--size", min=16, help="Working size: images become SIZE×SIZE.")
 ]
-
-
-def check_output_folder_option(folder: Path, option: str) -> None:
-    """An output folder: refuse a file in its place, and an unwritable location, before work."""
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{option} {folder} is a file, not a folder")
-    check_output_folder(folder, option)
 
 
 @user_errors
@@ -68,7 +61,7 @@ def masks_command(
     as_json: JsonOption = False,
 ) -> None:
     """Simulate one free-form user mask per image (thesis §4.1), the same for every run."""
-    check_output_folder_option(out, "--out")
+    check_output_folder(out, "--out")
     made = make_masks(list_images(images), images, out, seed, size, coverage)
     if as_json:
         print_json({"masks": len(made.paths), "out": str(out), "mean_coverage": made.mean_coverage})
@@ -166,7 +159,7 @@ def eval_command(
     """Evaluate strategies on IMAGES with fixed masks; resumable, and sharded under torchrun.
 
     The strategy overrides (--steps, --lr, --set …) apply to every --strategy alike."""
-    check_output_folder_option(out, "--out")
+    check_output_folder(out, "--out")
     config = EvalConfig(
         images=images, masks=masks, out=out, strategies=tuple(strategy), overrides=overrides,
         eval_every=eval_every, size=size, seed=seed, backbone=backbone, weights=weights,
@@ -252,7 +245,7 @@ def report_command(
     as_json: JsonOption = False,
 ) -> None:
     """Figures and tables of RUN: curves, ranking, histograms, grids, one HTML page."""
-    check_output_folder_option(out if out is not None else run / "report", "--out")
+    check_output_folder(out if out is not None else run / "report", "--out")
     report = write_report(
         run, out, grid_images=grid_image or (), grid_count=grid_count, grid_metric=grid_metric
     )

@@ -26,7 +26,7 @@ from tttkit.cli._common import (
 )
 from tttkit.io import InputError, check_output_file, read_image, read_mask, write_image
 from tttkit.options import Overrides
-from tttkit.regions import REGION_MODES
+from tttkit.regions import check_region_mode
 
 ExistingFile = Annotated[Path, typer.Argument(help="The photo to complete.", show_default=False)]
 
@@ -90,8 +90,7 @@ def inpaint_command(
     check_output_file(out, "--out", inputs=inputs)
     if save_raw is not None:
         check_output_file(save_raw, "--save-raw", inputs=[*inputs, ("--out", out)])
-    if region not in REGION_MODES:
-        raise InputError(f"--region must be one of {', '.join(REGION_MODES)}, got {region!r}")
+    check_region_mode(region)
     photo = read_image(image, max_pixels=max_pixels, dtype=torch.uint8)
     size = tuple(photo.shape[-2:])
     holes = read_mask(user_mask, max_pixels=max_pixels)

@@ -125,8 +125,6 @@ def pretrain_command(
     backbone_options: BackboneOptionsOption = None,
 ) -> None:
     """Pretrain a backbone on IMAGES (thesis §3.3); resumable, and data-parallel under torchrun."""
-    if out.suffix != ".safetensors":
-        raise SpecError(f"--out {out}: the checkpoint must be a .safetensors file")
     # --resume may name --out itself (a run continues in its own file); --init may not.
     check_output_file(out, "--out", inputs=[("--init", init)], suffixes=(".safetensors",))
     if resume is not None:

@@ -18,7 +18,7 @@ Prints, in one run:
   default backbone and strategy (a fresh process: start-up and model load included).
 
 ``--allocator both`` runs every backbone with glibc's default allocator settings and with
-:func:`tttkit.execution.tune_allocator`, interleaved, for an A/B comparison. The machine's
+:func:`tttkit.engine.execution.tune_allocator`, interleaved, for an A/B comparison. The machine's
 speed drifts: compare configurations within one run, not across runs.
 """
 
@@ -54,7 +54,7 @@ def step_setup(name: str, size: int, batch: int, strategy: str, **options: objec
     """A backbone (built with factory ``options``), a strategy spec and one training image,
     ready for ``_train_step``."""
     import tttkit
-    from tttkit.engine import _build_parts
+    from tttkit.engine.loop import _build_parts
     from tttkit.imageops import dilate
     from tttkit.strategy import get_strategy, override
 
@@ -62,7 +62,7 @@ def step_setup(name: str, size: int, batch: int, strategy: str, **options: objec
     spec = override(get_strategy(strategy), batch_size=batch, select="last")
     perceptual = None
     if spec.losses.perceptual > 0:
-        from tttkit.perceptual import load_feature_network
+        from tttkit.engine.perceptual import load_feature_network
 
         perceptual = load_feature_network()
     image = torch.rand(1, 3, size, size)
@@ -89,7 +89,7 @@ def step_setup(name: str, size: int, batch: int, strategy: str, **options: objec
 
 def one_step(s: dict, dtype: torch.dtype | None = None) -> float:
     """Time one full engine step (``dtype``: autocast precision, ``None`` for fp32)."""
-    from tttkit.engine import _train_step
+    from tttkit.engine.loop import _train_step
 
     started = time.perf_counter()
     _train_step(
@@ -102,7 +102,7 @@ def one_step(s: dict, dtype: torch.dtype | None = None) -> float:
 
 def network_time(s: dict) -> float:
     """Time of the network's own passes in a step (what ``_train_step`` runs of G and D)."""
-    from tttkit.execution import no_weight_grads
+    from tttkit.engine.execution import no_weight_grads
 
     net, batch = s["net"], s["spec"].batch_size
     image = s["image"].expand(batch, -1, -1, -1).clone()
@@ -128,7 +128,7 @@ def count_flops(s: dict) -> float:
 
 def worker(name: str, args: argparse.Namespace) -> dict:
     """Measure one backbone in this (fresh) process."""
-    from tttkit.execution import tune_allocator
+    from tttkit.engine.execution import tune_allocator
 
     tuned = tune_allocator() if args.allocator == "tuned" else False
     setup = step_setup(name, args.size, args.batch, args.strategy)

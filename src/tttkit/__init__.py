@@ -11,11 +11,10 @@ Public API::
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from tttkit.api import adapt
-from tttkit.backbone import Backbone, Conventions, GeneratorOutput
-from tttkit.config import AugmentSpec, AugmentStep, Component, LossSpec, OptimSpec, StrategySpec
+from tttkit import _moved
 from tttkit.errors import (
     CheckpointError,
     DuplicateNameError,
@@ -27,18 +26,72 @@ from tttkit.errors import (
     SpecError,
     UnknownNameError,
 )
-from tttkit.options import Overrides
-from tttkit.plugins import KINDS, PluginHost, get_host, hookimpl
-from tttkit.plugins import configure as configure_plugins
-from tttkit.registry import Registry
-from tttkit.strategy import check_strategy, get_strategy, override
+from tttkit.options import Overrides, RunOptions
+
+if TYPE_CHECKING:
+    from tttkit.api import adapt
+    from tttkit.backbone import Backbone, Conventions, GeneratorOutput
+    from tttkit.config import (
+        AugmentSpec,
+        AugmentStep,
+        Component,
+        LossSpec,
+        OptimSpec,
+        StrategySpec,
+    )
+    from tttkit.engine.loop import Result
+    from tttkit.engine.self_validation import Selection
+    from tttkit.plugins import KINDS, PluginHost, get_host, hookimpl
+    from tttkit.plugins import configure as configure_plugins
+    from tttkit.registry import Registry
+    from tttkit.strategy import check_strategy, get_strategy, override
+
+#: Public names that import torch, loaded on first use so that ``import tttkit`` (and the
+#: command line's ``--help``) stays fast: name → (module, attribute).
+_LAZY = {
+    "adapt": ("tttkit.api", "adapt"),
+    "Backbone": ("tttkit.backbone", "Backbone"),
+    "Conventions": ("tttkit.backbone", "Conventions"),
+    "GeneratorOutput": ("tttkit.backbone", "GeneratorOutput"),
+    "AugmentSpec": ("tttkit.config", "AugmentSpec"),
+    "AugmentStep": ("tttkit.config", "AugmentStep"),
+    "Component": ("tttkit.config", "Component"),
+    "LossSpec": ("tttkit.config", "LossSpec"),
+    "OptimSpec": ("tttkit.config", "OptimSpec"),
+    "StrategySpec": ("tttkit.config", "StrategySpec"),
+    "Result": ("tttkit.engine.loop", "Result"),
+    "Selection": ("tttkit.engine.self_validation", "Selection"),
+    "KINDS": ("tttkit.plugins", "KINDS"),
+    "PluginHost": ("tttkit.plugins", "PluginHost"),
+    "get_host": ("tttkit.plugins", "get_host"),
+    "hookimpl": ("tttkit.plugins", "hookimpl"),
+    "configure_plugins": ("tttkit.plugins", "configure"),
+    "Registry": ("tttkit.registry", "Registry"),
+    "check_strategy": ("tttkit.strategy", "check_strategy"),
+    "get_strategy": ("tttkit.strategy", "get_strategy"),
+    "override": ("tttkit.strategy", "override"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module), attribute)
+        globals()[name] = value  # once loaded, a plain attribute
+        return value
+    raise AttributeError(f"module 'tttkit' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
+
+_moved.install()  # old module paths (tttkit.losses, tttkit.regions…) import with a warning
 
 
 def registry(kind: str) -> Registry[Any]:
     """The registry of one kind: ``backbones``, ``finetune-masks``, ``fillers``,
     ``augmentations``, ``freezing-policies`` or ``strategies``."""
+    from tttkit.plugins import get_host
+
     return get_host().registry(kind)
 
 
@@ -92,6 +145,9 @@ __all__ = [
     "PluginLoadError",
     "Registry",
     "RegistryError",
+    "Result",
+    "RunOptions",
+    "Selection",
     "SpecError",
     "StrategySpec",
     "UnknownNameError",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,28 +21,40 @@ from tttkit.checkpoint import (
 )
 from tttkit.components import MaskSamplingError
 from tttkit.config import StrategySpec
-from tttkit.engine import Evaluation, Result, add_seconds, as_image, as_mask, finetune
-from tttkit.execution import resolve_device
+from tttkit.engine.execution import resolve_device
+from tttkit.engine.loop import (
+    Evaluation,
+    Result,
+    add_seconds,
+    as_image,
+    as_mask,
+    run_ttt,
+)
 from tttkit.imageops import as_unit, to_dtype
 from tttkit.io import InputError, read_image, read_mask
 from tttkit.metrics import image_metrics
-from tttkit.options import Overrides
+from tttkit.options import DEFAULT_STRATEGY, Overrides, RunOptions
 from tttkit.plugins import PluginHost, get_host
-from tttkit.regions import HoleLabels, Window, paste, plan_windows, responsible_holes, to_network
 from tttkit.registry import check_parameters
 from tttkit.strategy import get_strategy
+from tttkit.windows import (
+    HoleLabels,
+    Window,
+    check_window_mode,
+    paste,
+    plan_windows,
+    responsible_holes,
+    to_network,
+)
 
 #: The backbone used when neither the caller nor the strategy names one.
 DEFAULT_BACKBONE = "attention-net-compact"
-#: The strategy used when the caller names none: the thesis's optimal settings sized for a CPU
-#: (``tttkit strategies show default``); ``optimal`` is the thesis's own recipe.
-DEFAULT_STRATEGY = "default"
 #: The shortest side of a photo test-time training runs on (the networks downsample it 4–8×,
 #: and the finetuning masks need known pixels away from the holes).
 MIN_SIDE = 16
 
 #: The names of the strategy overrides :func:`adapt` takes (:class:`tttkit.options.Overrides`).
-OVERRIDE_KEYS = Overrides.keys()
+OVERRIDE_KEYS = Overrides.names()
 
 
 def resolve_strategy(
@@ -127,7 +140,7 @@ def _perceptual_network(
 ) -> nn.Module | None:
     if spec.losses.perceptual <= 0:
         return None
-    from tttkit.perceptual import load_feature_network
+    from tttkit.engine.perceptual import load_feature_network
 
     return load_feature_network(weights, device=device)
 
@@ -140,17 +153,19 @@ def adapt(
     weights: str | Path | None = None,
     strategy: StrategySpec | str = DEFAULT_STRATEGY,
     ground_truth: Tensor | str | Path | None = None,
+    perceptual_weights: str | Path | None = None,
+    label: str | None = None,
+    windows: str = "crop",
+    backbone_options: dict[str, Any] | None = None,
+    host: PluginHost | None = None,
+    options: RunOptions | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
-    perceptual_weights: str | Path | None = None,
-    show_progress: bool = False,
-    label: str | None = None,
-    region: str = "crop",
-    backbone_options: dict[str, Any] | None = None,
-    keep_outputs: bool = False,
-    host: PluginHost | None = None,
     precision: str = "auto",
     channels_last: bool = False,
+    show_progress: bool = False,
+    keep_outputs: bool = False,
+    region: str | None = None,
     **overrides: Any,
 ) -> Result:
     """Test-time train a backbone on one image and fill its holes.
@@ -164,20 +179,23 @@ def adapt(
         weights: checkpoint to load (``.safetensors`` from tttkit, or a state dict).
         strategy: a registered strategy name or a :class:`StrategySpec`.
         ground_truth: the complete image (tensor or file), to record metrics.
-        seed: seeds every random choice; the same seed gives the same result.
-        device: ``"cpu"``, ``"cuda"``, or ``"auto"``.
         perceptual_weights: VGG features file for the perceptual loss (see
-            :func:`tttkit.perceptual.load_feature_network` for the search order).
-        show_progress: draw the progress bar.
+            :func:`tttkit.engine.perceptual.load_feature_network` for the search order).
         label: name of the run for observers (default: the image file name).
-        region: ``"crop"``, ``"resize"`` or ``"full"``: how a photo larger than the backbone's
-            working size is handled (:mod:`tttkit.regions`).
+        windows: ``"crop"``, ``"resize"`` or ``"full"``: how a photo larger than the backbone's
+            working size is handled (:mod:`tttkit.windows`).
         backbone_options: keyword options of a named backbone's factory (e.g. a TorchScript
             model's ``path``, a timm encoder's name).
-        keep_outputs: keep every evaluation step's completed image (plain runs only).
         host: plugin host (default: the process-wide one).
-        precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` (:mod:`tttkit.execution`).
+        options: how the run executes, as one value (:class:`tttkit.options.RunOptions`);
+            or give its fields as the keywords below (not both).
+        seed: seeds every random choice; the same seed gives the same result.
+        device: ``"cpu"``, ``"cuda"``, or ``"auto"``.
+        precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` (:mod:`tttkit.engine.execution`).
         channels_last: run the networks in channels-last memory layout.
+        show_progress: draw the progress bar.
+        keep_outputs: keep every evaluation step's completed image (plain runs only).
+        region: deprecated name of ``windows``.
         **overrides: ``steps``, ``lr``, ``batch_size``, ``finetune_mask``, ``filler``,
             ``augment``, ``freeze``, ``select``, ``early_stop``, ``refit``, ``sets`` — as the CLI
             flags of the same names.
@@ -186,6 +204,12 @@ def adapt(
         a :class:`tttkit.engine.Result` with the raw and finetuned completions.
     """
     host = host or get_host()
+    run = _run_options(options, RunOptions(seed, device, precision, channels_last, show_progress,
+                                           keep_outputs))  # fmt: skip
+    if region is not None:
+        warnings.warn("adapt(region=…) is deprecated: use windows=…", DeprecationWarning, 2)
+        windows = region
+    check_window_mode(windows)
     if label is None:
         label = Path(image).name if isinstance(image, (str, Path)) else "image"
     if isinstance(image, (str, Path)):
@@ -202,24 +226,20 @@ def adapt(
     notices = []
     if backbone is None and name != (spec.backbone or DEFAULT_BACKBONE):
         notices.append(f"the weights {weights} are for backbone {name!r}: using it")
-    resolved = resolve_device(device)
-    perceptual = _perceptual_network(spec, perceptual_weights, resolved)
-    windows, labels = plan_windows(mask, net.conventions.working_size, region)
-    options: dict[str, Any] = dict(
-        seed=seed, device=resolved, perceptual=perceptual, show_progress=show_progress,
-        host=host, precision=precision, channels_last=channels_last,
-    )  # fmt: skip
+    run = run.replace(device=resolve_device(run.device))
+    perceptual = _perceptual_network(spec, perceptual_weights, run.device)  # type: ignore[arg-type]
+    plan, labels = plan_windows(mask, net.conventions.working_size, windows)
+    shared = _Shared(spec, net, run, perceptual, host)
     try:
-        if len(windows) == 1 and windows[0].is_whole(*image.shape[-2:]):  # one plain run
-            result = finetune(
-                net, as_unit(image), mask, spec, ground_truth=ground_truth, label=label,
-                keep_outputs=keep_outputs, **options,
+        if len(plan) == 1 and plan[0].is_whole(*image.shape[-2:]):  # one plain run
+            result = run_ttt(
+                net, as_unit(image), mask, spec, run, ground_truth=ground_truth,
+                perceptual=perceptual, label=label, host=host,
             )  # fmt: skip
             result.raw = to_dtype(result.raw, image.dtype)
             result.finetuned = to_dtype(result.finetuned, image.dtype)
         else:
-            result = _run_windows(image, mask, ground_truth, spec, net, windows, labels, label,
-                                  options)  # fmt: skip
+            result = _run_windows(image, mask, ground_truth, shared, plan, labels, label)
     except MaskSamplingError as exc:
         raise InputError(
             f"{label}: {exc}; the holes and the {spec.hole_margin}-pixel margin kept around "
@@ -250,31 +270,55 @@ def check_photo(image: Tensor, label: str = "image") -> None:
         raise InputError(f"{label} has pixel values that are not finite (NaN or infinity)")
 
 
+def _run_options(given: RunOptions | None, keywords: RunOptions) -> RunOptions:
+    """``options=`` or the keywords, not both (a keyword would silently lose to the other)."""
+    if given is None:
+        return keywords
+    if keywords != RunOptions():
+        default = RunOptions()
+        changed = [k for k in default.names() if getattr(keywords, k) != getattr(default, k)]
+        raise TypeError(
+            f"adapt() got options= and also {', '.join(changed)}: give one or the other"
+        )
+    return given
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every window's run of one photo shares."""
+
+    spec: StrategySpec
+    net: Backbone
+    run: RunOptions
+    perceptual: nn.Module | None
+    host: PluginHost
+
+
 def _run_windows(
     image: Tensor,
     mask: Tensor,
     ground_truth: Tensor | None,
-    spec: StrategySpec,
-    net: Backbone,
+    shared: _Shared,
     windows: list[Window],
     labels: HoleLabels,
     label: str,
-    options: dict[str, Any],
 ) -> Result:
     """Run on each window around the holes and paste the fills into copies of the photo."""
     raw, finetuned = image.clone(), image.clone()  # the photo's dtype: uint8 costs 3 B a pixel
     parts: list[tuple[Window, Result]] = []
     for index, window in enumerate(windows, start=1):
         responsible = responsible_holes(mask, labels, window)
-        part = finetune(
-            net, to_network(image, window), to_network(mask, window, binary=True), spec,
+        part = run_ttt(
+            shared.net, to_network(image, window), to_network(mask, window, binary=True),
+            shared.spec, shared.run,
             ground_truth=None if ground_truth is None else to_network(ground_truth, window),
-            label=f"{label} region {index}/{len(windows)}", **options,
+            perceptual=shared.perceptual, label=f"{label} window {index}/{len(windows)}",
+            host=shared.host,
         )  # fmt: skip
         paste(raw, part.raw, responsible, window)
         paste(finetuned, part.finetuned, responsible, window)
         parts.append((window, part))
-    return _combine(image, mask, raw, finetuned, ground_truth, spec, options["seed"], parts)
+    return _combine(image, mask, raw, finetuned, ground_truth, shared, parts)
 
 
 def _combine(
@@ -283,11 +327,10 @@ def _combine(
     raw: Tensor,
     finetuned: Tensor,
     ground_truth: Tensor | None,
-    spec: StrategySpec,
-    seed: int,
+    shared: _Shared,
     parts: list[tuple[Window, Result]],
 ) -> Result:
-    """One result for a photo completed region by region; metrics at the photo's resolution."""
+    """One result for a photo completed window by window; metrics at the photo's resolution."""
     last_step = max((p.history[-1].step for _, p in parts if p.history), default=0)
     evaluations = []
     if ground_truth is not None:
@@ -299,7 +342,7 @@ def _combine(
     single = parts[0][1] if len(parts) == 1 else None
     notices = [n for _, p in parts for n in p.notices]
     notices.append(
-        f"completed {len(parts)} region(s) at the backbone's working size and pasted the fills "
+        f"completed {len(parts)} window(s) at the backbone's working size and pasted the fills "
         "into the holes; metrics are at the photo's resolution"
     )
     return Result(
@@ -308,13 +351,17 @@ def _combine(
         history=single.history if single is not None else [],
         evaluations=evaluations,
         seconds=add_seconds([p.seconds for _, p in parts]),
-        strategy=spec,
-        seed=seed,
+        strategy=shared.spec,
+        seed=shared.run.seed,
         notices=notices,
         selection=single.selection if single is not None else None,
         network=single.network if single is not None else None,
-        regions=[
-            {"window": asdict(window), "selection": part.selection, "seconds": part.seconds}
+        windows=[
+            {
+                "window": asdict(window),
+                "selection": None if part.selection is None else part.selection.as_dict(),
+                "seconds": part.seconds,
+            }
             for window, part in parts
         ],
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -81,6 +81,59 @@ class View:
         """A copy with some fields replaced."""
         return replace(self, **changes)
 
+    def map_pixels(self, move: Callable[[Tensor], Tensor]) -> View:
+        """The view moved by ``move``, an exact rearrangement of pixels (a flip, a quarter turn,
+        a shift that fills with zeros) applied alike to the image and every mask.
+
+        For a geometric augmentation: masks stay 0/1 because no pixel is interpolated. A move
+        that brings in pixels from outside the frame must mark them in ``empty`` itself (a shift
+        fills ``empty`` with zeros: pass ``view.with_(empty=…)``), or use :meth:`warp`.
+        """
+        return View(
+            image=move(self.image),
+            user_mask=move(self.user_mask),
+            finetune_mask=None if self.finetune_mask is None else move(self.finetune_mask),
+            empty=move(self.empty),
+        )
+
+    def warp(self, matrix: Tensor, interpolation: str = "bilinear") -> View:
+        """The view warped by an affine ``matrix`` ``(2, 3)`` (source → destination pixels,
+        as kornia's ``warp_affine``): rotation, shear, scaling, sub-pixel translation.
+
+        The image is resampled with ``interpolation`` (``"bilinear"`` or ``"nearest"``) and
+        border padding, so pixels next to the frame do not blend with black; the masks with
+        nearest neighbours, so they stay 0/1. A destination pixel whose source lies outside the
+        frame, or was already empty, becomes ``empty``, and the image and both masks are zero
+        there.
+        """
+        from kornia.geometry.transform import warp_affine
+
+        image = self.image
+        _, _, h, w = image.shape
+        m = matrix.to(device=image.device, dtype=torch.float32).reshape(1, 2, 3)
+        warped_image = warp_affine(
+            image.float(), m, (h, w), mode=interpolation, padding_mode="border", align_corners=True
+        ).to(image.dtype)
+        # One nearest warp for all masks; "content" = not empty, so zero padding marks vacated
+        # pixels.
+        parts = [1 - self.empty, self.user_mask]
+        if self.finetune_mask is not None:
+            parts.append(self.finetune_mask)
+        stacked = torch.cat([p.to(self.empty.dtype) for p in parts], dim=1)
+        warped = warp_affine(
+            stacked.float(), m, (h, w), mode="nearest", padding_mode="zeros", align_corners=True
+        ).to(self.empty.dtype)
+        content = warped[:, 0:1]
+        finetune_mask = None
+        if self.finetune_mask is not None:
+            finetune_mask = (warped[:, 2:3] * content).to(self.finetune_mask.dtype)
+        return View(
+            image=warped_image * content.to(image.dtype),
+            user_mask=(warped[:, 1:2] * content).to(self.user_mask.dtype),
+            finetune_mask=finetune_mask,
+            empty=1 - content,
+        )
+
 
 @runtime_checkable
 class Augmentation(Protocol):
@@ -103,3 +156,15 @@ class FreezingPolicy(Protocol):
     def __call__(self, groups: Mapping[str, nn.Module]) -> set[str]:
         """Return the names of the frozen groups among ``groups`` (a backbone's layer groups)."""
         ...
+
+
+#: The registered finetuning-mask strategy that also simulates users' holes (thesis §4.1) for
+#: pretraining and evaluation, found by name so that the core imports no built-in plugin.
+FREE_FORM = "free-form"
+
+
+def free_form_masks(**params: Any) -> Callable[..., Tensor]:
+    """The registered :data:`FREE_FORM` strategy built with ``params`` (``alpha``, ``beta``…)."""
+    from tttkit.plugins import get_host
+
+    return get_host().registry("finetune-masks").get(FREE_FORM)(**params)  # type: ignore[no-any-return]

@@ -65,6 +65,12 @@ def _params_field() -> Any:
     return field(default_factory=lambda: types.MappingProxyType({}))
 
 
+#: Output selection rules (``StrategySpec.select``): the best-scoring evaluation step on the
+#: held-out validation area, the last step, or the raw network
+#: (:mod:`tttkit.engine.self_validation`).
+SELECTIONS = ("best", "last", "raw")
+
+
 @dataclass(frozen=True)
 class Component:
     """A registered component chosen by name, with keyword parameters for its factory."""
@@ -207,20 +213,20 @@ class StrategySpec:
         backbone: the backbone this strategy is meant for, used when the caller names none
             (``None``: the default backbone).
         select: which output to return: ``"last"`` (the thesis: after the last step),
-            ``"best"`` (the evaluation step whose fill of a held-out validation region of the
+            ``"best"`` (the evaluation step whose fill of a held-out validation area of the
             image scores best, step 0 included) or ``"raw"``. Anything but ``"last"`` holds
             that region out of training, like the user's holes.
         early_stop: stop after this many evaluations without a better validation score
-            (0: never); holds the validation region out too.
-        validation_fraction: the share of the image the validation region may take at most.
-        validation_copies: how many moved copies of the holes make up the validation region
+            (0: never); holds the validation area out too.
+        validation_fraction: the share of the image the validation area may take at most.
+        validation_copies: how many moved copies of the holes make up the validation area
             (sharing ``validation_fraction``).
-        refit: when a run holds the validation region out (``select="best"`` or
+        refit: when a run holds the validation area out (``select="best"`` or
             ``early_stop``), rerun its chosen step count (the best step, or the step it stopped
-            at) on the whole known region, validation region included, to make the output; the
+            at) on the whole known region, validation area included, to make the output; the
             held-out run only decides. Up to twice the training time.
         weight_average: decay of an exponential moving average of the finetuned weights
-            (:mod:`tttkit.averaging`); evaluations and the output use the average. 0: off.
+            (:mod:`tttkit.engine.averaging`); evaluations and the output use the average. 0: off.
     """
 
     name: str

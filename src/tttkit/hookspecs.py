@@ -19,7 +19,7 @@ import pluggy
 if TYPE_CHECKING:
     from tttkit.backbone import Backbone
     from tttkit.config import StrategySpec
-    from tttkit.engine import Result
+    from tttkit.engine.loop import Result
     from tttkit.events import RunInfo, StepRecord
 
 hookspec = pluggy.HookspecMarker("tttkit")

@@ -8,6 +8,7 @@ skimage's Canny), built on kornia so they run batched on any device.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from kornia.filters import canny, filter2d, get_spatial_gradient_kernel2d
 from torch import Tensor
 
@@ -148,3 +149,13 @@ def to_dtype(image: Tensor, dtype: torch.dtype) -> Tensor:
     if dtype == torch.uint8:
         return image.float().mul(255.0).round_().clamp_(0.0, 255.0).to(torch.uint8)
     return image.to(dtype)
+
+
+def center_crop_resize(image: Tensor, height: int, width: int) -> Tensor:
+    """Center-crop ``(3, h, w)`` to the aspect of ``height × width``, then resize (area)."""
+    h, w = image.shape[-2:]
+    scale = min(h / height, w / width)
+    crop_h, crop_w = round(height * scale), round(width * scale)
+    top, left = (h - crop_h) // 2, (w - crop_w) // 2
+    crop = image[:, top : top + crop_h, left : left + crop_w]
+    return F.interpolate(crop[None], size=(height, width), mode="area")[0]

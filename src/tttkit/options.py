@@ -1,5 +1,6 @@
-"""Strategy overrides, declared once: the library, every command and the evaluation harness
-take the same set (:class:`Overrides`), so a flag can never exist in one place and not another.
+"""Options declared once: the strategy overrides (:class:`Overrides`) and how a run executes
+(:class:`RunOptions`). The library, the engine, every command and the evaluation harness take the
+same two values, so an option can never exist in one place and not another.
 
 This module imports nothing heavy: the command line reads it to build its options.
 """
@@ -10,7 +11,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+#: The strategy used when the caller names none: the thesis's optimal settings sized for a CPU
+#: (``tttkit strategies show default``); ``optimal`` is the thesis's own recipe.
+DEFAULT_STRATEGY = "default"
+
 if TYPE_CHECKING:
+    import torch
+
     from tttkit.config import StrategySpec
     from tttkit.plugins import PluginHost
 
@@ -46,7 +53,7 @@ class Overrides:
     sets: tuple[str, ...] = ()
 
     @classmethod
-    def keys(cls) -> tuple[str, ...]:
+    def names(cls) -> tuple[str, ...]:
         """The override names, as the library's keyword arguments and the CLI's flags
         (``batch_size`` ↔ ``--batch-size``)."""
         return tuple(f.name for f in dataclasses.fields(cls))
@@ -54,9 +61,9 @@ class Overrides:
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Overrides:
         """From keyword arguments; an unknown name is a ``TypeError`` listing the valid ones."""
-        unknown = sorted(set(values) - set(cls.keys()))
+        unknown = sorted(set(values) - set(cls.names()))
         if unknown:
-            raise TypeError(f"unknown override(s) {unknown}; valid: {', '.join(cls.keys())}")
+            raise TypeError(f"unknown override(s) {unknown}; valid: {', '.join(cls.names())}")
         data = dict(values)
         data["sets"] = tuple(data.get("sets") or ())
         return cls(**data)
@@ -73,3 +80,39 @@ class Overrides:
         from tttkit.strategy import override
 
         return override(spec, host=host, **self.as_kwargs())
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one test-time-training run executes; none of these change the strategy.
+
+    Attributes:
+        seed: seeds every random choice; the same seed gives the same result.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when there is one).
+        precision: ``"auto"`` (bf16 autocast on a CUDA device with bf16, else fp32), ``"fp32"``
+            or ``"bf16"`` (:mod:`tttkit.engine.execution`).
+        channels_last: run the networks in channels-last memory layout (faster on some GPUs).
+        show_progress: let interactive observers (the progress bar) draw.
+        keep_outputs: keep every evaluation step's completed image in ``Result.evaluations``
+            (set metrics such as FID need them).
+
+    Values are checked where they are used (an unknown device or precision is an
+    :class:`~tttkit.errors.InputError` naming the option).
+    """
+
+    seed: int = 0
+    device: str | torch.device = "cpu"
+    precision: str = "auto"
+    channels_last: bool = False
+    show_progress: bool = False
+    keep_outputs: bool = False
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The option names, as the library's keyword arguments and the CLI's flags
+        (``channels_last`` ↔ ``--channels-last``)."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def replace(self, **changes: Any) -> RunOptions:
+        """A copy with ``changes``."""
+        return dataclasses.replace(self, **changes)

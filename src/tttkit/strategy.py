@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tttkit.config import (
+    SELECTIONS,
     AugmentSpec,
     AugmentStep,
     Component,
@@ -16,7 +17,6 @@ from tttkit.config import (
 )
 from tttkit.plugins import PluginHost, get_host
 from tttkit.registry import check_parameters, close_matches, factory_parameters
-from tttkit.validation import SELECTIONS
 
 #: Which registry each component field of a spec draws from.
 COMPONENT_KINDS: dict[str, str] = {

@@ -10,10 +10,12 @@ Conventions shared by all of them (see :class:`tttkit.components.View`):
   whether the generator lives on the CPU or on the GPU.
 * *Intensity* augmentations (``geometric = False``) change only the image; masks stay bit-identical.
 * *Geometric* augmentations (``geometric = True``) move the image, ``user_mask``, ``finetune_mask``
-  (when not ``None``) and ``empty`` together. Masks are resampled with nearest neighbours so they
-  stay 0/1. Pixels the transformation leaves without content are OR-ed into ``empty``; both masks
-  are zeroed there and so is the image (the pipeline executor then fills them as configured,
-  thesis §4.3.2).
+  (when not ``None``) and ``empty`` together, through the public helpers a plugin's geometric
+  augmentation uses too: :meth:`View.map_pixels <tttkit.components.View.map_pixels>` for exact
+  pixel permutations (flips, quarter turns, shifts) and :meth:`View.warp
+  <tttkit.components.View.warp>` for affine warps (masks resampled with nearest neighbours so they
+  stay 0/1; vacated pixels marked ``empty``, both masks and the image zeroed there — the pipeline
+  executor then fills them as configured, thesis §4.3.2).
 
 Decisions where the thesis is silent (also stated on each class):
 
@@ -33,7 +35,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d
-from kornia.geometry.transform import get_rotation_matrix2d, warp_affine
+from kornia.geometry.transform import get_rotation_matrix2d
 from torch import Tensor
 
 from tttkit.components import View
@@ -83,53 +85,6 @@ def _symmetric_range(value: float | Sequence[float], name: str) -> tuple[float, 
     if isinstance(value, (int, float)):
         return -abs(float(value)), abs(float(value))
     return _as_range(value, name)
-
-
-# -- moving a whole view -------------------------------------------------------------------------
-
-
-def _map_view(view: View, fn: Callable[[Tensor], Tensor]) -> View:
-    """Apply the same exact pixel permutation ``fn`` (flip, rot90, …) to image and all masks."""
-    return View(
-        image=fn(view.image),
-        user_mask=fn(view.user_mask),
-        finetune_mask=None if view.finetune_mask is None else fn(view.finetune_mask),
-        empty=fn(view.empty),
-    )
-
-
-def _warp_view(view: View, matrix: Tensor, interpolation: str) -> View:
-    """Warp a view with a source→destination pixel affine ``matrix`` ``(2, 3)``.
-
-    The image is resampled with ``interpolation`` and border padding (so pixels next to the frame
-    do not blend with black); masks use nearest sampling. A destination pixel is empty when its
-    source lies outside the frame or was already empty.
-    """
-    image = view.image
-    _, _, h, w = image.shape
-    m = matrix.to(device=image.device, dtype=torch.float32).unsqueeze(0)
-    warped_image = warp_affine(
-        image.float(), m, (h, w), mode=interpolation, padding_mode="border", align_corners=True
-    ).to(image.dtype)
-    # One nearest warp for all masks; "content" = not empty, so zero padding marks vacated pixels.
-    parts = [1 - view.empty, view.user_mask]
-    if view.finetune_mask is not None:
-        parts.append(view.finetune_mask)
-    stacked = torch.cat([p.to(view.empty.dtype) for p in parts], dim=1)
-    warped = warp_affine(
-        stacked.float(), m, (h, w), mode="nearest", padding_mode="zeros", align_corners=True
-    ).to(view.empty.dtype)
-    content = warped[:, 0:1]
-    return View(
-        image=warped_image * content.to(image.dtype),
-        user_mask=(warped[:, 1:2] * content).to(view.user_mask.dtype),
-        finetune_mask=(
-            None
-            if view.finetune_mask is None
-            else (warped[:, 2:3] * content).to(view.finetune_mask.dtype)
-        ),
-        empty=1 - content,
-    )
 
 
 def _check_interpolation(interpolation: str) -> str:
@@ -322,7 +277,7 @@ class HorizontalFlip:
     geometric: bool = True
 
     def __call__(self, view: View, generator: torch.Generator) -> View:
-        return _map_view(view, lambda x: torch.flip(x, dims=(-1,)))
+        return view.map_pixels(lambda x: torch.flip(x, dims=(-1,)))
 
 
 class VerticalFlip:
@@ -331,7 +286,7 @@ class VerticalFlip:
     geometric: bool = True
 
     def __call__(self, view: View, generator: torch.Generator) -> View:
-        return _map_view(view, lambda x: torch.flip(x, dims=(-2,)))
+        return view.map_pixels(lambda x: torch.flip(x, dims=(-2,)))
 
 
 class RandomTranslation:
@@ -366,7 +321,7 @@ class RandomTranslation:
             ]
             return out
 
-        return _map_view(view, shift)
+        return view.map_pixels(shift)
 
     def __call__(self, view: View, generator: torch.Generator) -> View:
         _, _, h, w = view.image.shape
@@ -411,7 +366,7 @@ class RandomRotation:
             k = int(quarter)
             if k == 0:
                 return view
-            return _map_view(view, lambda x: torch.rot90(x, k, dims=(-2, -1)))
+            return view.map_pixels(lambda x: torch.rot90(x, k, dims=(-2, -1)))
         center = torch.tensor([[(w - 1) / 2, (h - 1) / 2]], dtype=torch.float64)
         matrix = get_rotation_matrix2d(
             center,
@@ -421,7 +376,7 @@ class RandomRotation:
         if quarter == int(quarter):
             # cos 90° computes as ~1e-17, not 0: snap so quarter turns sample whole pixels exactly.
             matrix = matrix.round(decimals=9)
-        return _warp_view(view, matrix, self.interpolation)
+        return view.warp(matrix, self.interpolation)
 
     def __call__(self, view: View, generator: torch.Generator) -> View:
         angle = self.angles[_randint(generator, 0, len(self.angles) - 1)]
@@ -463,7 +418,7 @@ class RandomShear:
         cx, cy = (w - 1) / 2, (h - 1) / 2
         # x' = x + sh_x (y - cy), y' = y + sh_y (x - cx): the thesis's matrix, about the centre.
         matrix = torch.tensor([[1.0, sh_x, -sh_x * cy], [sh_y, 1.0, -sh_y * cx]])
-        return _warp_view(view, matrix, self.interpolation)
+        return view.warp(matrix, self.interpolation)
 
     def __call__(self, view: View, generator: torch.Generator) -> View | None:
         sh_x = _uniform(generator, *self.shear_x)

@@ -9,10 +9,10 @@ import importlib.resources
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from tttkit.components import FillContext
+from tttkit.imageops import center_crop_resize
 from tttkit.io import IMAGE_SUFFIXES
 from tttkit.plugins import hookimpl
 
@@ -80,16 +80,6 @@ class RandomImage:
 
             self._cache[key] = center_crop_resize(read_image(path), height, width)
         return self._cache[key]
-
-
-def center_crop_resize(image: Tensor, height: int, width: int) -> Tensor:
-    """Center-crop ``(3, h, w)`` to the aspect of ``height × width``, then resize (area)."""
-    h, w = image.shape[-2:]
-    scale = min(h / height, w / width)
-    crop_h, crop_w = round(height * scale), round(width * scale)
-    top, left = (h - crop_h) // 2, (w - crop_w) // 2
-    crop = image[:, top : top + crop_h, left : left + crop_w]
-    return F.interpolate(crop[None], size=(height, width), mode="area")[0]
 
 
 class CoarseApproximation:

@@ -1,4 +1,4 @@
-"""Semantics of the augmentation-pipeline executor (tttkit.augment), with cheap fake ops."""
+"""Semantics of the augmentation-pipeline executor (tttkit.engine.augment), with cheap fake ops."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from tttkit.augment import AugmentPipeline
 from tttkit.components import Augmentation, View
 from tttkit.config import AugmentSpec, AugmentStep, Component
+from tttkit.engine.augment import AugmentPipeline
 
 H = W = 8
 

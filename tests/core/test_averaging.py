@@ -8,9 +8,9 @@ from torch import nn
 
 from tests.core.test_selection import Oracle, helpful
 from tests.helpers import photo_and_mask
-from tttkit.averaging import WeightAverage
 from tttkit.config import SpecError
-from tttkit.engine import finetune
+from tttkit.engine import run_ttt
+from tttkit.engine.averaging import WeightAverage
 from tttkit.strategy import override
 
 
@@ -35,9 +35,9 @@ def test_average_follows_the_recurrence_and_restores_live_weights() -> None:
 
 def test_engine_evaluates_and_returns_the_averaged_weights() -> None:
     image, mask = photo_and_mask()
-    plain = finetune(Oracle(image, 0.2), image, mask, helpful("last"))
+    plain = run_ttt(Oracle(image, 0.2), image, mask, helpful("last"))
     spec = override(helpful("last"), sets=["weight_average=0.5"])
-    averaged = finetune(Oracle(image, 0.2), image, mask, spec, ground_truth=image)
+    averaged = run_ttt(Oracle(image, 0.2), image, mask, spec, ground_truth=image)
     live = plain.network.generator.offset.detach()
     lagging = averaged.network.generator.offset.detach()
     # Training walks the offset from 0.2 towards 0; the average lags behind the walk.
@@ -55,6 +55,6 @@ def test_averaging_with_every_generator_weight_frozen_is_a_no_op() -> None:
         sets=["weight_average=0.5", 'freeze={"name": "freeze-groups", '
               '"params": {"patterns": ["generator.offset"]}}'],
     )  # fmt: skip
-    result = finetune(Oracle(image, 0.2), image, mask, spec)
+    result = run_ttt(Oracle(image, 0.2), image, mask, spec)
     assert torch.all(result.network.generator.offset == 0.2)
     assert torch.equal(result.finetuned, result.raw)

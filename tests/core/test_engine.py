@@ -5,9 +5,10 @@ import torch
 
 import tttkit
 from tests.helpers import photo_and_mask, tiny_backbone
-from tttkit.engine import finetune
+from tttkit.engine import run_ttt
 from tttkit.imageops import dilate
 from tttkit.io import InputError
+from tttkit.options import RunOptions
 from tttkit.strategy import get_strategy, override
 
 
@@ -17,14 +18,14 @@ def quick(name: str = "baseline", **changes: object):
 
 def run(spec, **kwargs):
     image, mask = photo_and_mask()
-    return finetune(tiny_backbone(), image, mask, spec, **kwargs)
+    return run_ttt(tiny_backbone(), image, mask, spec, **kwargs)
 
 
 def test_result_composites_raw_and_finetuned_into_the_image(perceptual_env) -> None:
     image, mask = photo_and_mask()
-    from tttkit.perceptual import load_feature_network
+    from tttkit.engine.perceptual import load_feature_network
 
-    result = finetune(
+    result = run_ttt(
         tiny_backbone(), image, mask, quick(), ground_truth=image,
         perceptual=load_feature_network(),
     )  # fmt: skip
@@ -45,11 +46,11 @@ def test_backbone_is_never_mutated_and_seeds_reproduce() -> None:
     image, mask = photo_and_mask()
     net = tiny_backbone()
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    first = finetune(net, image, mask, spec, seed=3)
+    first = run_ttt(net, image, mask, spec, RunOptions(seed=3))
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
-    second = finetune(net, image, mask, spec, seed=3)
+    second = run_ttt(net, image, mask, spec, RunOptions(seed=3))
     assert torch.equal(first.raw, second.raw) and torch.equal(first.finetuned, second.finetuned)
-    third = finetune(net, image, mask, spec, seed=4)
+    third = run_ttt(net, image, mask, spec, RunOptions(seed=4))
     assert torch.equal(first.raw, third.raw) and not torch.equal(first.finetuned, third.finetuned)
 
 
@@ -67,7 +68,7 @@ def test_frozen_groups_do_not_change_and_observers_see_the_run() -> None:
     host = tttkit.get_host()
     host.register(Spy(), "spy")
     try:
-        result = finetune(net, image, mask, spec, host=host)
+        result = run_ttt(net, image, mask, spec, host=host)
     finally:
         host.unregister("spy")
     assert seen == {"done": True}
@@ -84,7 +85,7 @@ def test_frozen_groups_do_not_change_and_observers_see_the_run() -> None:
 
 def test_empty_mask_returns_image_unchanged_with_notice() -> None:
     image, _ = photo_and_mask()
-    result = finetune(tiny_backbone(), image, torch.zeros(1, 64, 64), quick())
+    result = run_ttt(tiny_backbone(), image, torch.zeros(1, 64, 64), quick())
     assert torch.equal(result.finetuned, image) and "empty" in result.notices[0]
 
 
@@ -93,7 +94,7 @@ def test_mask_covering_nearly_everything_is_rejected() -> None:
     mask = torch.ones(1, 64, 64)
     mask[..., :4, :4] = 0
     with pytest.raises(InputError, match="covers 100% of the image"):
-        finetune(tiny_backbone(), image, mask, quick())
+        run_ttt(tiny_backbone(), image, mask, quick())
 
 
 def test_perceptual_loss_without_network_is_an_error() -> None:

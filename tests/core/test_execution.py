@@ -7,9 +7,15 @@ import torch
 from torch import nn
 
 from tests.helpers import photo_and_mask, tiny_backbone
-from tttkit.engine import finetune
-from tttkit.execution import no_weight_grads, resolve_device, resolve_precision, tune_allocator
+from tttkit.engine import run_ttt
+from tttkit.engine.execution import (
+    no_weight_grads,
+    resolve_device,
+    resolve_precision,
+    tune_allocator,
+)
 from tttkit.io import InputError
+from tttkit.options import RunOptions
 from tttkit.strategy import get_strategy, override
 
 
@@ -33,11 +39,11 @@ def test_bad_device_names_the_option() -> None:
 
 def test_bf16_and_channels_last_runs_complete_the_image() -> None:
     image, mask = photo_and_mask()
-    plain = finetune(tiny_backbone(), image, mask, _quick(), seed=1)
-    layout = finetune(tiny_backbone(), image, mask, _quick(), seed=1, channels_last=True)
+    plain = run_ttt(tiny_backbone(), image, mask, _quick(), RunOptions(seed=1))
+    layout = run_ttt(tiny_backbone(), image, mask, _quick(), RunOptions(seed=1, channels_last=True))
     # Same arithmetic in another memory layout: equal up to summation order.
     torch.testing.assert_close(layout.finetuned, plain.finetuned, atol=1e-4, rtol=0)
-    half = finetune(tiny_backbone(), image, mask, _quick(), seed=1, precision="bf16")
+    half = run_ttt(tiny_backbone(), image, mask, _quick(), RunOptions(seed=1, precision="bf16"))
     known = mask.expand_as(image) == 0
     assert half.finetuned.dtype == torch.float32
     assert torch.equal(half.finetuned[known], image[known])

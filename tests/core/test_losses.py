@@ -11,8 +11,7 @@ from torch import Tensor, nn
 
 from tttkit.backbone import GeneratorOutput
 from tttkit.config import LossSpec
-from tttkit.imageops import sobel_gradients
-from tttkit.losses import (
+from tttkit.engine.losses import (
     PerceptualLoss,
     StructureLoss,
     background_mask,
@@ -25,7 +24,8 @@ from tttkit.losses import (
     raw_output,
     select_patches,
 )
-from tttkit.perceptual import build_vgg_features
+from tttkit.engine.perceptual import build_vgg_features
+from tttkit.imageops import sobel_gradients
 
 SIZE = 32
 

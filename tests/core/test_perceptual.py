@@ -9,19 +9,19 @@ import torch
 from kornia.filters import gaussian_blur2d
 from safetensors.torch import save_file
 
-from tttkit import perceptual
-from tttkit.io import read_image
-from tttkit.losses import PerceptualLoss
-from tttkit.perceptual import (
+from tttkit.engine import perceptual
+from tttkit.engine.losses import PerceptualLoss
+from tttkit.engine.perceptual import (
     ENV_WEIGHTS,
     PerceptualWeightsError,
     build_vgg_features,
     load_feature_network,
     vgg_layer_names,
 )
+from tttkit.io import read_image
 
 REAL_WEIGHTS = Path("/work/shared/weights/vgg16_imagenet_features.safetensors")
-EXAMPLES = Path(perceptual.__file__).parent / "data" / "examples"
+EXAMPLES = Path(perceptual.__file__).parents[1] / "data" / "examples"
 # Modules kept for the default layers (up to relu5_1) in torchvision's layouts.
 KEPT = {"vgg16": 26, "vgg19": 30}
 

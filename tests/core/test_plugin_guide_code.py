@@ -40,9 +40,15 @@ def test_the_preset_example_registers_and_runs_offline(monkeypatch: pytest.Monke
 
 
 def test_the_testing_example_runs(example_plugin: Path, tmp_path: Path) -> None:
-    (source,) = [b for b in BLOCKS if "tttkit.testing" in b]
+    (source,) = [b for b in BLOCKS if "def test_" in b]
     module = _module(source)
     tests = [getattr(module, n) for n in dir(module) if n.startswith("test_")]
     assert len(tests) == 3
     for test in tests:
         test(tmp_path) if "tmp_path" in test.__code__.co_varnames else test()
+
+
+def test_the_geometric_augmentation_example_passes_the_kit() -> None:
+    (source,) = [b for b in BLOCKS if "class RandomZoom" in b]
+    module = _module(source)  # the block ends by running check_augmentation on it
+    assert module.RandomZoom.geometric

@@ -10,10 +10,10 @@ from tests.helpers import photo_and_mask
 from tttkit.backbone import Backbone, Conventions, GeneratorOutput
 from tttkit.components import MaskSamplingError
 from tttkit.config import StrategySpec
-from tttkit.engine import finetune
+from tttkit.engine import run_ttt
+from tttkit.engine.self_validation import Selector, validation_area
 from tttkit.imageops import dilate
 from tttkit.strategy import get_strategy, override
-from tttkit.validation import Selector, validation_region
 
 
 class Oracle(Backbone):
@@ -44,14 +44,14 @@ def destructive(select: str, early_stop: int = 0) -> StrategySpec:
 
 def test_best_picks_step_zero_when_training_only_hurts() -> None:
     image, mask = photo_and_mask()
-    best = finetune(Oracle(image), image, mask, destructive("best"), ground_truth=image)
-    last = finetune(Oracle(image), image, mask, destructive("last"), ground_truth=image)
-    assert best.selection["chosen_step"] == 0
+    best = run_ttt(Oracle(image), image, mask, destructive("best"), ground_truth=image)
+    last = run_ttt(Oracle(image), image, mask, destructive("last"), ground_truth=image)
+    assert best.selection.chosen_step == 0
     assert torch.equal(best.finetuned, best.raw)
-    scores = [score for _, score in best.selection["validation"]]
-    assert [step for step, _ in best.selection["validation"]] == [0, 2, 4]
+    scores = [score for _, score in best.selection.validation]
+    assert [step for step, _ in best.selection.validation] == [0, 2, 4]
     assert min(scores[1:]) > scores[0]  # training made the held-out region worse
-    assert last.selection["chosen_step"] == 4 and last.selection["validation"] == []
+    assert last.selection.chosen_step == 4 and last.selection.validation == ()
     assert last.metrics()["l1_hole"] > best.metrics(0)["l1_hole"]  # and the true holes too
     assert best.metrics() == best.metrics(0)  # the returned output's metrics
     assert torch.all(best.network.generator.offset == 0)  # and the network that made it
@@ -72,11 +72,11 @@ def helpful(
 
 def test_refit_reruns_the_chosen_steps_on_the_whole_known_region() -> None:
     image, mask = photo_and_mask()
-    refit = finetune(Oracle(image, 0.2), image, mask, helpful("best", refit=True))
-    probe = finetune(Oracle(image, 0.2), image, mask, helpful("best"))
-    plain = finetune(Oracle(image, 0.2), image, mask, helpful("last"))
-    assert probe.selection["chosen_step"] == 4 and refit.selection["refit"]["steps"] == 4
-    assert refit.selection["validation"] == probe.selection["validation"]
+    refit = run_ttt(Oracle(image, 0.2), image, mask, helpful("best", refit=True))
+    probe = run_ttt(Oracle(image, 0.2), image, mask, helpful("best"))
+    plain = run_ttt(Oracle(image, 0.2), image, mask, helpful("last"))
+    assert probe.selection.chosen_step == 4 and refit.selection.refit.steps == 4
+    assert refit.selection.validation == probe.selection.validation
     # The output is a plain run's of the chosen length, not the held-out run's.
     assert torch.equal(refit.finetuned, plain.finetuned)
     assert [r.step for r in refit.history] == [1, 2, 3, 4]
@@ -85,49 +85,49 @@ def test_refit_reruns_the_chosen_steps_on_the_whole_known_region() -> None:
 def test_refit_of_an_earlier_step_and_after_an_early_stop() -> None:
     image, mask = photo_and_mask()
     # At lr 0.15 the offset overshoots: V scores best at step 4 of 6, worse again at 6.
-    chosen = finetune(Oracle(image, 0.2), image, mask, helpful("best", True, steps=6, lr=0.15))
-    plain = finetune(Oracle(image, 0.2), image, mask, helpful("last", steps=4, lr=0.15))
-    assert chosen.selection["chosen_step"] == 4 and chosen.selection["refit"]["steps"] == 4
-    assert len(chosen.selection["refit"]["held_out_evaluations"]) == 4  # steps 0, 2, 4, 6
+    chosen = run_ttt(Oracle(image, 0.2), image, mask, helpful("best", True, steps=6, lr=0.15))
+    plain = run_ttt(Oracle(image, 0.2), image, mask, helpful("last", steps=4, lr=0.15))
+    assert chosen.selection.chosen_step == 4 and chosen.selection.refit.steps == 4
+    assert len(chosen.selection.refit.held_out_evaluations) == 4  # steps 0, 2, 4, 6
     assert [r.step for r in chosen.history] == [1, 2, 3, 4]
     assert torch.equal(chosen.finetuned, plain.finetuned)
     assert torch.equal(chosen.network.generator.offset, plain.network.generator.offset)
     # select=last with early stopping holds V out too: the stop step is refit on everything.
-    stopped = finetune(
+    stopped = run_ttt(
         Oracle(image, 0.2), image, mask, helpful("last", True, steps=8, lr=0.15, early_stop=1)
     )
-    assert stopped.selection["stopped_early_at"] == 6
-    assert stopped.selection["refit"]["steps"] == 6
-    plain = finetune(Oracle(image, 0.2), image, mask, helpful("last", steps=6, lr=0.15))
+    assert stopped.selection.stopped_early_at == 6
+    assert stopped.selection.refit.steps == 6
+    plain = run_ttt(Oracle(image, 0.2), image, mask, helpful("last", steps=6, lr=0.15))
     assert torch.equal(stopped.finetuned, plain.finetuned)
 
 
 def test_refit_is_skipped_when_the_raw_network_is_chosen() -> None:
     image, mask = photo_and_mask()
     spec = override(destructive("best"), refit=True)
-    result = finetune(Oracle(image), image, mask, spec)
-    assert result.selection["chosen_step"] == 0 and "refit" not in result.selection
+    result = run_ttt(Oracle(image), image, mask, spec)
+    assert result.selection.chosen_step == 0 and result.selection.refit is None
     assert torch.equal(result.finetuned, result.raw)
 
 
 def test_early_stop_ends_the_run() -> None:
     image, mask = photo_and_mask()
-    result = finetune(Oracle(image), image, mask, destructive("best", early_stop=1))
-    assert result.selection["stopped_early_at"] == 2
+    result = run_ttt(Oracle(image), image, mask, destructive("best", early_stop=1))
+    assert result.selection.stopped_early_at == 2
     assert [r.step for r in result.history] == [1, 2]
 
 
 def test_raw_rule_returns_the_raw_output() -> None:
     image, mask = photo_and_mask()
-    result = finetune(Oracle(image), image, mask, destructive("raw"))
-    assert torch.equal(result.finetuned, result.raw) and result.selection["chosen_step"] == 0
+    result = run_ttt(Oracle(image), image, mask, destructive("raw"))
+    assert torch.equal(result.finetuned, result.raw) and result.selection.chosen_step == 0
 
 
-def test_validation_region_is_shaped_like_the_holes_and_away_from_them() -> None:
+def test_validation_area_is_shaped_like_the_holes_and_away_from_them() -> None:
     user = torch.zeros(1, 1, 64, 64)
     user[..., 10:20, 5:30] = 1
     for seed in range(10):
-        region = validation_region(user, torch.Generator().manual_seed(seed), margin=3)
+        region = validation_area(user, torch.Generator().manual_seed(seed), margin=3)
         assert not torch.any((region > 0) & (dilate(user, 6) > 0))
         assert 0.5 * user.sum() <= region.sum() <= user.sum()
 
@@ -135,11 +135,11 @@ def test_validation_region_is_shaped_like_the_holes_and_away_from_them() -> None
 def test_several_copies_share_the_area_and_keep_apart() -> None:
     user = torch.zeros(1, 1, 96, 96)
     user[..., 40:50, 40:60] = 1  # 2.2% of the image
-    one = validation_region(user, torch.Generator().manual_seed(0), margin=2, copies=1)
-    three = validation_region(user, torch.Generator().manual_seed(0), margin=2, copies=3)
+    one = validation_area(user, torch.Generator().manual_seed(0), margin=2, copies=1)
+    three = validation_area(user, torch.Generator().manual_seed(0), margin=2, copies=3)
     assert not torch.any((three > 0) & (dilate(user, 4) > 0))
     assert _component_count(three) == 3 and one.sum() <= user.sum() < three.sum() <= 3 * user.sum()
-    shared = validation_region(user, torch.Generator().manual_seed(0), margin=2, copies=4,
+    shared = validation_area(user, torch.Generator().manual_seed(0), margin=2, copies=4,
                                max_fraction=0.02)  # fmt: skip
     assert shared.mean() <= 0.02 + 1e-6
 
@@ -155,10 +155,10 @@ def _component_count(region: torch.Tensor) -> int:
 def test_large_holes_give_a_bounded_region_and_impossible_cases_say_so() -> None:
     user = torch.zeros(1, 1, 64, 64)
     user[..., :, :30] = 1  # 47% of the image
-    region = validation_region(user, torch.Generator().manual_seed(0), margin=2)
+    region = validation_area(user, torch.Generator().manual_seed(0), margin=2)
     assert 0 < region.mean() <= 0.1
     with pytest.raises(MaskSamplingError, match="no room"):
-        validation_region(torch.ones(1, 1, 16, 16), torch.Generator().manual_seed(0), margin=2)
+        validation_area(torch.ones(1, 1, 16, 16), torch.Generator().manual_seed(0), margin=2)
 
 
 def test_selector_rules() -> None:

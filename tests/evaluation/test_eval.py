@@ -66,7 +66,7 @@ def test_recorded_metrics_are_the_engines(finished: dict[str, Any], dataset) -> 
     mask = read_mask(run / "masks" / record["image"])
     result = adapt(
         original, mask, backbone=tiny_backbone(), strategy="default", steps=2,
-        sets=["eval_every=1"], ground_truth=original, region="full",
+        sets=["eval_every=1"], ground_truth=original, windows="full",
         seed=derive_seed(7, record["image"], "default"),
     )  # fmt: skip
     for ours, engine in zip(record["evaluations"], result.evaluations, strict=True):

@@ -124,7 +124,8 @@ CASES = [
     Case("steps-negative", inpaint("--steps", "-3"), ("--steps",)),
     Case("seed-65-bit", inpaint("--seed", str(2**65)), ("--seed",)),
     Case("seed-negative", inpaint("--seed", "-1"), ("--seed",)),
-    Case("region-bogus", inpaint("--region", "bogus"), ("--region", "bogus", "crop")),
+    Case("windows-bogus", inpaint("--windows", "bogus"), ("--windows", "bogus", "crop")),
+    Case("region-bogus", inpaint("--region", "bogus"), ("--windows", "bogus", "crop")),  # old name
     Case("device-bogus", inpaint("--device", "toaster"), ("--device", "toaster")),
     Case("precision-bogus", inpaint("--precision", "fp7"), ("--precision", "fp7")),
     Case("select-bogus", inpaint("--select", "median"), ("select", "median")),

@@ -91,7 +91,7 @@ def test_small_hole_in_a_large_photo_runs_in_a_window(tmp_path: Path) -> None:
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    (region,) = json.loads(done.stdout)["regions"]
+    (region,) = json.loads(done.stdout)["windows"]
     assert region["window"]["height"] == region["window"]["width"] == 128
     peak_gb = int(done.stderr.split("peak-kb ")[-1].split()[0]) * 1024 / 1e9
     assert peak_gb < 2.0, f"peak RSS {peak_gb:.2f} GB"
@@ -113,8 +113,8 @@ def test_resize_mode_pastes_only_around_the_holes(tmp_path: Path, mode: str) -> 
     photo = torch.rand(3, 600, 900)
     holes = torch.zeros(1, 600, 900)
     holes[:, 300:320, 400:430] = 1
-    result = adapt(photo, holes, backbone=tiny_backbone(), steps=1, region=mode)
-    assert result.regions is not None and result.regions[0]["window"]["scale"] < 1
+    result = adapt(photo, holes, backbone=tiny_backbone(), steps=1, windows=mode)
+    assert result.windows is not None and result.windows[0]["window"]["scale"] < 1
     known = (holes < 0.5).expand_as(photo)
     assert torch.equal(result.finetuned[known], photo[known])
     assert bool((result.finetuned[:, 300:320, 400:430] != photo[:, 300:320, 400:430]).any())
@@ -129,7 +129,7 @@ def test_a_single_window_run_returns_its_network() -> None:
     photo, holes = torch.rand(3, 300, 400), torch.zeros(1, 300, 400)
     holes[:, 100:120, 200:230] = 1
     result = adapt(photo, holes, backbone=tiny_backbone(), steps=1)
-    assert result.regions is not None and len(result.regions) == 1
+    assert result.windows is not None and len(result.windows) == 1
     assert result.network is not None and not result.network.training
 
 

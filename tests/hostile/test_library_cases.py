@@ -68,7 +68,7 @@ LIBRARY_CASES: list[tuple[str, Callable[[dict[str, Path]], Any], type[Exception]
         "int64",
     ),
     ("adapt-mask-shape", lambda z: _adapt(mask=torch.zeros(1, 32, 32)), InputError, "mask"),
-    ("adapt-region", lambda z: _adapt(region="bogus"), InputError, "--region"),
+    ("adapt-windows", lambda z: _adapt(windows="bogus"), InputError, "--windows"),
     ("adapt-unknown-override", lambda z: _adapt(stpes=3), TypeError, "stpes"),
     ("adapt-lr-inf", lambda z: _adapt(lr=float("inf")), SpecError, "finite"),
     ("adapt-set-nan", lambda z: _adapt(sets=["optim.lr=NaN"]), SpecError, "optim.lr"),
@@ -167,7 +167,7 @@ def test_sixteen_bit_and_float_images_are_read(tmp_path: Path) -> None:
 def test_divergent_training_keeps_the_raw_fill() -> None:
     result = _adapt(steps=4, lr=1e30)
     assert torch.equal(result.finetuned, result.raw)
-    assert result.selection["diverged_at"] == 2 and result.network is None
+    assert result.selection.diverged_at == 2 and result.network is None
     assert any("at step 2" in n and "raw fill" in n for n in result.notices)
 
 

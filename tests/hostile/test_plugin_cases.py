@@ -89,11 +89,17 @@ def test_broken_plugin_is_named(
     assert len(message.strip().splitlines()) == 1
 
 
-def test_traceback_on_request(install_fake: Callable[[str, dict[str, str]], Path]) -> None:
+@pytest.mark.parametrize("how", ["--debug", "TTTKIT_TRACEBACK=1"])
+def test_traceback_on_request(
+    install_fake: Callable[[str, dict[str, str]], Path], how: str
+) -> None:
     site = install_fake("hostile-dist", {"hostile": "tttkit_hostile_tb"})
     write_module(site, "tttkit_hostile_tb", "raise RuntimeError('boom at import')\n")
-    result = CliRunner().invoke(app, ["list"], env={**ENV, "TTTKIT_TRACEBACK": "1"})
+    flags, env = (["--debug"], ENV) if how == "--debug" else ([], {**ENV, "TTTKIT_TRACEBACK": "1"})
+    result = CliRunner().invoke(app, [*flags, "list"], env=env)
     assert result.exit_code == 1 and "Traceback" in result.stderr and "boom" in result.stderr
+    again = CliRunner().invoke(app, ["list"], env=ENV)  # the flag lasts one invocation
+    assert again.exit_code == 1 and "Traceback" not in again.stderr
 
 
 def test_blocked_broken_plugin_lets_commands_run(

@@ -19,7 +19,7 @@ import tttkit
 from tttkit.api import check_photo
 from tttkit.config import SpecError
 from tttkit.io import InputError, read_image, read_mask
-from tttkit.regions import plan_windows, responsible_holes
+from tttkit.windows import plan_windows, responsible_holes
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -11,9 +11,9 @@ import torch
 from kornia.filters import gaussian_blur2d
 from torch import Tensor
 
-from tttkit.augment import AugmentPipeline
 from tttkit.components import Augmentation, View
 from tttkit.config import AugmentSpec, AugmentStep, Component
+from tttkit.engine.augment import AugmentPipeline
 from tttkit_strategies.augmentations import (
     HorizontalFlip,
     RandomBrightness,

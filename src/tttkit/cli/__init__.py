@@ -6,14 +6,14 @@ from typing import Annotated
 
 import typer
 
-from tttkit.cli._common import plugin_failure
+from tttkit.cli._common import ENV_TRACEBACK, plugin_failure, set_debug
 from tttkit.cli.eval_cmd import eval_command, masks_command, report_command
 from tttkit.cli.inpaint_cmd import inpaint_command
 from tttkit.cli.list_cmd import list_command
 from tttkit.cli.plugins_cmd import plugins_command
 from tttkit.cli.pretrain_cmd import pretrain_command
 from tttkit.cli.strategies_cmd import app as strategies_app
-from tttkit.execution import tune_allocator
+from tttkit.engine.allocator import tune_allocator
 from tttkit.plugins import PluginLoadError, configure
 
 app = typer.Typer(
@@ -39,8 +39,15 @@ def options(
         list[str] | None,
         typer.Option("--block-plugin", help="Do not load this plugin (repeatable)."),
     ] = None,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help=f"Show the traceback of a failing plugin (or ${ENV_TRACEBACK}=1)."
+        ),
+    ] = False,
 ) -> None:
     """Load plugins under the chosen settings before any command runs."""
+    set_debug(debug)
     # The CLI owns its process: let the allocator keep freed training memory (execution.py).
     tune_allocator()
     try:

@@ -14,9 +14,8 @@ import typer
 from rich.console import Console
 
 from tttkit.config import SpecError
-from tttkit.errors import PluginContractError
-from tttkit.io import InputError
-from tttkit.options import Overrides
+from tttkit.errors import InputError, PluginContractError
+from tttkit.options import Overrides, RunOptions
 from tttkit.plugins import PluginLoadError
 from tttkit.registry import RegistryError
 
@@ -114,35 +113,69 @@ OVERRIDE_OPTIONS: dict[str, Any] = {
 }  # fmt: skip
 
 
-def with_overrides(command: F) -> F:
-    """Give a command every strategy override option; it receives them as one
-    ``overrides: Overrides`` argument (declare that parameter, with no default)."""
-    signature = inspect.signature(command, eval_str=True)
-    own = [p for p in signature.parameters.values() if p.name != "overrides"]
-    added = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=option)
-        for name, option in OVERRIDE_OPTIONS.items()
-    ]
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        values = {name: kwargs.pop(name, None) for name in OVERRIDE_OPTIONS}
-        return command(*args, overrides=Overrides.from_mapping(values), **kwargs)
-
-    wrapper.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {
-        **{k: v for k, v in command.__annotations__.items() if k != "overrides"},
-        **OVERRIDE_OPTIONS,
-    }
-    return wrapper  # type: ignore[return-value]
-
-
 PrecisionOption = Annotated[
     str,
     typer.Option(
         "--precision", help="auto (bf16 autocast on CUDA with bf16, else fp32), fp32, bf16."
     ),
 ]
+DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+ChannelsLastOption = Annotated[
+    bool, typer.Option("--channels-last", help="Channels-last memory layout (some GPUs).")
+]
+
+#: The run options a user sets on the command line, declared once (:class:`RunOptions`);
+#: ``show_progress`` and ``keep_outputs`` follow from the command and its other flags.
+RUN_OPTIONS: dict[str, Any] = {
+    "seed": SeedOption, "device": DeviceOption, "precision": PrecisionOption,
+    "channels_last": ChannelsLastOption,
+}  # fmt: skip
+#: Command-line defaults where they differ from ``None`` (the library runs on the CPU unless
+#: asked; the command line takes a GPU when there is one).
+OPTION_DEFAULTS: dict[str, Any] = {
+    "seed": 0, "device": "auto", "precision": "auto", "channels_last": False,
+}  # fmt: skip
+
+
+def _with_value(command: F, name: str, build: Callable[..., Any], options: dict[str, Any]) -> F:
+    """Give ``command`` the CLI ``options``; it receives them as one argument ``name``, the
+    value ``build(**options)``. Each option keeps its own default (``None`` unless declared)."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != name]
+    added = [
+        inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=OPTION_DEFAULTS.get(key),
+                          annotation=option)
+        for key, option in options.items()
+    ]  # fmt: skip
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {key: kwargs.pop(key, OPTION_DEFAULTS.get(key)) for key in options}
+        return command(*args, **{name: build(**values)}, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {
+        **{k: v for k, v in command.__annotations__.items() if k != name},
+        **options,
+    }
+    return wrapper  # type: ignore[return-value]
+
+
+def with_overrides(command: F) -> F:
+    """Give a command every strategy override option; it receives them as one
+    ``overrides: Overrides`` argument (declare that parameter, with no default)."""
+    return _with_value(
+        command, "overrides", lambda **v: Overrides.from_mapping(v), OVERRIDE_OPTIONS
+    )
+
+
+def with_run_options(command: F) -> F:
+    """Give a command the run options a user sets (seed, device, precision, memory layout); it
+    receives them as one ``run: RunOptions`` argument (declare that parameter, with no default)
+    and sets what the command decides itself (``show_progress``, ``keep_outputs``)."""
+    return _with_value(command, "run", RunOptions, RUN_OPTIONS)
+
+
 BackboneOptionsOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -169,27 +202,47 @@ def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
     return typer.Exit(code)
 
 
-#: Set to 1 to see the traceback of a plugin that fails to load.
+#: Set to 1 (or pass ``--debug``) to see the traceback of a plugin that fails.
 ENV_TRACEBACK = "TTTKIT_TRACEBACK"
 
 
-def plugin_failure(exc: PluginLoadError) -> typer.Exit:
-    """Report a broken plugin in one line (its traceback on request) and return exit code 1."""
+#: Set by ``tttkit --debug`` for this invocation.
+_debug = False
+
+
+def set_debug(enabled: bool) -> None:
+    """Show plugin tracebacks in this invocation (the ``--debug`` flag)."""
+    global _debug
+    _debug = enabled
+
+
+def debugging() -> bool:
+    """Whether plugin failures show their traceback (``--debug`` or ``TTTKIT_TRACEBACK=1``)."""
     import os
 
-    if os.environ.get(ENV_TRACEBACK, "").strip() in ("1", "true", "yes"):
+    return _debug or os.environ.get(ENV_TRACEBACK, "").strip().lower() in ("1", "true", "yes")
+
+
+def _plugin_traceback(exc: BaseException) -> str:
+    """Print the plugin's traceback under ``--debug``; else the hint saying how to see it."""
+    if debugging():
         import traceback
 
         traceback.print_exception(exc.__cause__ or exc)  # the plugin author's lead
-        hint = ""
-    else:
-        hint = f" ({ENV_TRACEBACK}=1 shows the plugin's traceback)"
+        return ""
+    return " (--debug shows the plugin's traceback)"
+
+
+def plugin_failure(exc: PluginLoadError) -> typer.Exit:
+    """Report a broken plugin in one line (its traceback under ``--debug``); exit code 1."""
+    hint = _plugin_traceback(exc)
     blocking = f"; skip it with --block-plugin {exc.plugin}" if exc.plugin else ""
     return fail(f"{exc}{blocking}{hint}", code=1)
 
 
 def user_errors(command: F) -> F:
-    """Turn the errors a user can fix into a one-line message and exit code 2."""
+    """Turn the errors a user can fix into a one-line message and exit code 2, and a plugin's
+    broken contract into one line naming it and exit code 1."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -200,7 +253,7 @@ def user_errors(command: F) -> F:
         except PluginLoadError as exc:  # a plugin broke while its registry was being built
             raise plugin_failure(exc) from None
         except PluginContractError as exc:  # a plugin's component broke its contract
-            raise fail(str(exc), code=1) from None
+            raise fail(f"{exc}{_plugin_traceback(exc)}", code=1) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -21,7 +21,6 @@ from rich.table import Table
 from tttkit.cli._common import (
     BackboneOptionsOption,
     JsonOption,
-    PrecisionOption,
     SeedOption,
     parse_options,
     print_json,
@@ -29,17 +28,23 @@ from tttkit.cli._common import (
     stdout,
     user_errors,
     with_overrides,
+    with_run_options,
 )
-from tttkit.evaluation import distributed
-from tttkit.evaluation.aggregate import Curve, build_curves, label, metrics_of
-from tttkit.evaluation.fid import ENV_INCEPTION, FID_MODES
-from tttkit.evaluation.masks import DEFAULT_COVERAGE, make_masks
-from tttkit.evaluation.report import DEFAULT_GRID_COUNT, write_report
-from tttkit.evaluation.runner import Callbacks, EvalConfig, plan_evaluation, run_evaluation
-from tttkit.evaluation.tables import fmt_gain, fmt_value
-from tttkit.io import check_output_folder
-from tttkit.options import Overrides
-from tttkit.pretrain import list_images
+from tttkit.evaluation.settings import (
+    DEFAULT_COVERAGE,
+    DEFAULT_GRID_COUNT,
+    ENV_INCEPTION,
+    FID_MODES,
+)
+from tttkit.options import Overrides, RunOptions
+
+if TYPE_CHECKING:
+    from tttkit.evaluation import distributed
+    from tttkit.evaluation.aggregate import Curve
+    from tttkit.evaluation.runner import EvalConfig
+
+# The evaluation code (and torch) is imported where it is used, so that `tttkit --help` answers
+# without loading it.
 
 ImagesArgument = Annotated[
     Path, typer.Argument(help="Folder of photos (searched recursively).", show_default=False)
@@ -61,6 +66,10 @@ def masks_command(
     as_json: JsonOption = False,
 ) -> None:
     """Simulate one free-form user mask per image (thesis §4.1), the same for every run."""
+    from tttkit.engine.pretrain import list_images
+    from tttkit.evaluation.masks import make_masks
+    from tttkit.io import check_output_folder
+
     check_output_folder(out, "--out")
     made = make_masks(list_images(images), images, out, seed, size, coverage)
     if as_json:
@@ -81,6 +90,9 @@ def _progress(enabled: bool) -> Progress:
 
 
 def _summary_table(curves: dict[str, Curve], metrics: list[str]) -> Table:
+    from tttkit.evaluation.aggregate import label
+    from tttkit.evaluation.tables import fmt_gain, fmt_value
+
     table = Table(title="last step: score (improvement over step 0; references: over `none`)")
     for column in ("strategy", "images", "step", *[label(m) for m in metrics]):
         table.add_column(column, overflow="fold")
@@ -112,6 +124,7 @@ def _summary_json(curves: dict[str, Curve], metrics: list[str]) -> dict[str, Any
 
 
 @with_overrides
+@with_run_options
 @user_errors
 def eval_command(
     images: ImagesArgument,
@@ -135,9 +148,6 @@ def eval_command(
     backbone: Annotated[str | None, typer.Option("--backbone", help="Backbone name.")] = None,
     weights: Annotated[Path | None, typer.Option("--weights", help="Backbone checkpoint.")] = None,
     backbone_options: BackboneOptionsOption = None,
-    seed: SeedOption = 0,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
-    precision: PrecisionOption = "auto",
     perceptual_weights: Annotated[
         Path | None,
         typer.Option(
@@ -155,20 +165,25 @@ def eval_command(
     as_json: JsonOption = False,
     *,
     overrides: Overrides,
+    run: RunOptions,
 ) -> None:
     """Evaluate strategies on IMAGES with fixed masks; resumable, and sharded under torchrun.
 
     The strategy overrides (--steps, --lr, --set …) apply to every --strategy alike."""
+    from tttkit.evaluation import distributed
+    from tttkit.evaluation.runner import EvalConfig
+    from tttkit.io import check_output_folder
+
     check_output_folder(out, "--out")
     config = EvalConfig(
         images=images, masks=masks, out=out, strategies=tuple(strategy), overrides=overrides,
-        eval_every=eval_every, size=size, seed=seed, backbone=backbone, weights=weights,
+        eval_every=eval_every, size=size, run=run, backbone=backbone, weights=weights,
         backbone_options=tuple(parse_options(backbone_options).items()),
-        device=device, precision=precision, perceptual_weights=perceptual_weights,
+        perceptual_weights=perceptual_weights,
         fid=fid,
         inception_weights=inception_weights, resume=resume,
     )  # fmt: skip
-    context = distributed.start(device)
+    context = distributed.start(str(run.device))
     try:
         _evaluate(config, context, as_json)
     finally:
@@ -176,6 +191,9 @@ def eval_command(
 
 
 def _evaluate(config: EvalConfig, context: distributed.Context, as_json: bool) -> None:
+    from tttkit.evaluation.aggregate import build_curves, metrics_of
+    from tttkit.evaluation.runner import Callbacks, plan_evaluation, run_evaluation
+
     plan = plan_evaluation(config, context)
     lead = context.rank == 0
     progress = _progress(lead and not as_json)
@@ -245,6 +263,9 @@ def report_command(
     as_json: JsonOption = False,
 ) -> None:
     """Figures and tables of RUN: curves, ranking, histograms, grids, one HTML page."""
+    from tttkit.evaluation.report import write_report
+    from tttkit.io import check_output_folder
+
     check_output_folder(out if out is not None else run / "report", "--out")
     report = write_report(
         run, out, grid_images=grid_image or (), grid_count=grid_count, grid_metric=grid_metric

@@ -5,33 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import torch
-import torch.nn.functional as F
 import typer
 from rich.markup import escape
 
-from tttkit.api import DEFAULT_STRATEGY, adapt
 from tttkit.cli._common import (
     BackboneOptionsOption,
     JsonOption,
     MaxPixelsOption,
-    PrecisionOption,
-    SeedOption,
     parse_options,
     print_json,
     stderr,
     stdout,
     user_errors,
     with_overrides,
+    with_run_options,
 )
-from tttkit.io import InputError, check_output_file, read_image, read_mask, write_image
-from tttkit.options import Overrides
-from tttkit.regions import check_region_mode
+from tttkit.errors import InputError
+from tttkit.options import DEFAULT_STRATEGY, Overrides, RunOptions
 
 ExistingFile = Annotated[Path, typer.Argument(help="The photo to complete.", show_default=False)]
 
 
 @with_overrides
+@with_run_options
 @user_errors
 def inpaint_command(
     image: ExistingFile,
@@ -48,12 +44,6 @@ def inpaint_command(
     backbone: Annotated[str | None, typer.Option("--backbone", help="Backbone name.")] = None,
     backbone_options: BackboneOptionsOption = None,
     weights: Annotated[Path | None, typer.Option("--weights", help="Backbone checkpoint.")] = None,
-    seed: SeedOption = 0,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
-    precision: PrecisionOption = "auto",
-    channels_last: Annotated[
-        bool, typer.Option("--channels-last", help="Channels-last memory layout (some GPUs).")
-    ] = False,
     ground_truth: Annotated[
         Path | None, typer.Option("--ground-truth", help="Complete image: report metrics.")
     ] = None,
@@ -67,11 +57,13 @@ def inpaint_command(
             help="VGG features file for the perceptual loss (or TTTKIT_PERCEPTUAL_WEIGHTS).",
         ),
     ] = None,
-    region: Annotated[
+    windows: Annotated[
         str,
         typer.Option(
+            "--windows",
             "--region",
-            help="Photos larger than the working size: crop (windows around holes), resize, full.",
+            help="Photos larger than the working size: crop (windows around holes), resize, "
+            "full. (--region: its old name.)",
         ),
     ] = "crop",
     max_pixels: MaxPixelsOption = None,
@@ -81,8 +73,17 @@ def inpaint_command(
     as_json: JsonOption = False,
     *,
     overrides: Overrides,
+    run: RunOptions,
 ) -> None:
     """Finetune the backbone on IMAGE (test-time training), then fill the holes of --mask."""
+    # Imported here, not above, so that `tttkit --help` answers without loading torch.
+    import torch
+    import torch.nn.functional as F
+
+    from tttkit.api import adapt
+    from tttkit.io import check_output_file, read_image, read_mask, write_image
+    from tttkit.windows import check_window_mode
+
     # Everything that can be checked is checked before the photo is read or a step is run.
     out = out or image.with_name(f"{image.stem}_tttkit.png")
     inputs = [("IMAGE", image), ("--mask", user_mask), ("--ground-truth", ground_truth),
@@ -90,7 +91,7 @@ def inpaint_command(
     check_output_file(out, "--out", inputs=inputs)
     if save_raw is not None:
         check_output_file(save_raw, "--save-raw", inputs=[*inputs, ("--out", out)])
-    check_region_mode(region)
+    check_window_mode(windows)
     photo = read_image(image, max_pixels=max_pixels, dtype=torch.uint8)
     size = tuple(photo.shape[-2:])
     holes = read_mask(user_mask, max_pixels=max_pixels)
@@ -111,11 +112,9 @@ def inpaint_command(
     try:
         result = adapt(
             photo, holes, backbone=backbone, weights=weights, strategy=strategy,
-            ground_truth=truth, seed=seed, device=device, perceptual_weights=perceptual_weights,
-            show_progress=not as_json, region=region,
-            backbone_options=parse_options(backbone_options), precision=precision,
-            channels_last=channels_last,
-            label=image.name, **overrides.as_kwargs(),
+            ground_truth=truth, perceptual_weights=perceptual_weights, windows=windows,
+            backbone_options=parse_options(backbone_options), label=image.name,
+            options=run.replace(show_progress=not as_json), **overrides.as_kwargs(),
         )  # fmt: skip
     except KeyboardInterrupt:
         stderr.print(
@@ -133,14 +132,14 @@ def inpaint_command(
         "strategy": result.strategy.name,
         "steps": result.strategy.steps,
         # the step whose output was returned (a selected, early-stopped or refit run: ≤ steps)
-        "output_step": (result.selection or {}).get("chosen_step", result.strategy.steps),
-        "seed": seed,
+        "output_step": result.output_step,
+        "seed": run.seed,
         "seconds": result.seconds,
         "metrics": {"raw": result.metrics(0), "finetuned": result.metrics()}
         if truth is not None
         else None,
-        "selection": result.selection,
-        "regions": result.regions,
+        "selection": None if result.selection is None else result.selection.as_dict(),
+        "windows": result.windows,
         "notices": result.notices,
     }
     if as_json:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import torch
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -19,6 +18,8 @@ def _backbone_details(entry: Entry[Any]) -> dict[str, Any]:
     if required:  # e.g. a TorchScript file: nothing to count until the user names one
         return {"parameters": None, "conventions": None, "config": None, "requires": required}
     # Built on the meta device: parameter counts and conventions without allocating weights.
+    import torch  # here, not above: `tttkit --help` should not load torch
+
     with torch.device("meta"):
         net = entry.obj()
     return {

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import torch
-import torch.distributed as dist
 import typer
 from rich.progress import (
     BarColumn,
@@ -19,7 +17,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from tttkit.checkpoint import read_metadata
 from tttkit.cli._common import (
     BackboneOptionsOption,
     SeedOption,
@@ -29,11 +26,14 @@ from tttkit.cli._common import (
     user_errors,
 )
 from tttkit.config import SpecError, replace_checked
-from tttkit.execution import resolve_device
-from tttkit.io import atomic_write_bytes, check_output_file
 from tttkit.plugins import get_host
-from tttkit.pretrain import PRETRAIN_LOSSES, PretrainConfig, list_images, pretrain, split_holdout
 from tttkit.registry import check_parameters
+
+if TYPE_CHECKING:
+    import torch
+
+# torch and the training code are imported where they are used, so that `tttkit --help` answers
+# without loading them.
 
 
 def _backbone_config(name: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -42,6 +42,8 @@ def _backbone_config(name: str, options: dict[str, Any]) -> dict[str, Any]:
     problem = check_parameters(factory, options, f"backbone {name!r}")
     if problem:
         raise SpecError(f"--backbone-option: {problem}")
+    import torch
+
     try:
         with torch.device("meta"):  # validates the options without allocating weights
             return dict(factory(**options).config)
@@ -52,6 +54,8 @@ def _backbone_config(name: str, options: dict[str, Any]) -> dict[str, Any]:
 def _truncate_log(log: Path, step: int) -> None:
     """Drop log lines an interrupted run wrote after its last checkpoint (resume repeats them),
     and a last line it was killed in the middle of writing."""
+    from tttkit.io import atomic_write_bytes
+
     kept = []
     for line in log.read_text(errors="replace").splitlines():
         try:
@@ -66,6 +70,11 @@ def _truncate_log(log: Path, step: int) -> None:
 
 def _start_processes(device: str) -> tuple[torch.device, int]:
     """The device of this process and its rank; under torchrun, the process group started."""
+    import torch
+    import torch.distributed as dist
+
+    from tttkit.engine.execution import resolve_device
+
     world = int(os.environ.get("WORLD_SIZE", "1"))
     resolved = resolve_device(device)
     if world > 1 and not dist.is_initialized():
@@ -77,6 +86,8 @@ def _start_processes(device: str) -> tuple[torch.device, int]:
 
 def _kept(out: Path) -> str:
     """What an interrupted run leaves, and how to continue it."""
+    from tttkit.checkpoint import read_metadata
+
     if not out.is_file():
         return "no checkpoint was written yet; nothing to resume"
     step = read_metadata(out).get("tttkit.pretrain.step", "?")
@@ -125,6 +136,18 @@ def pretrain_command(
     backbone_options: BackboneOptionsOption = None,
 ) -> None:
     """Pretrain a backbone on IMAGES (thesis §3.3); resumable, and data-parallel under torchrun."""
+    import torch.distributed as dist
+
+    from tttkit.checkpoint import read_metadata
+    from tttkit.engine.pretrain import (
+        PRETRAIN_LOSSES,
+        PretrainConfig,
+        list_images,
+        pretrain,
+        split_holdout,
+    )
+    from tttkit.io import check_output_file
+
     # --resume may name --out itself (a run continues in its own file); --init may not.
     check_output_file(out, "--out", inputs=[("--init", init)], suffixes=(".safetensors",))
     if resume is not None:
@@ -144,7 +167,7 @@ def pretrain_command(
     )  # fmt: skip
     features = None
     if settings.losses.perceptual > 0:
-        from tttkit.perceptual import load_feature_network
+        from tttkit.engine.perceptual import load_feature_network
 
         features = load_feature_network(perceptual_weights, device=resolved)
     log = out.with_name(out.name + ".log.jsonl")

@@ -17,7 +17,7 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
-from tttkit.execution import resolve_device
+from tttkit.engine.execution import resolve_device
 from tttkit.io import InputError
 
 T = TypeVar("T")

@@ -37,14 +37,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tttkit.evaluation.settings import ENV_INCEPTION, FID_MODES
 from tttkit.io import InputError
 
-#: Environment variable naming an Inception-v3 weights file.
-ENV_INCEPTION = "TTTKIT_INCEPTION_WEIGHTS"
 #: torchvision's file name for ``Inception_V3_Weights.IMAGENET1K_V1`` in the hub cache.
 INCEPTION_CHECKPOINT = "inception_v3_google-0cc3c7bd.pth"
-#: The modes of ``--fid``.
-FID_MODES = ("auto", "inception", "vgg", "off")
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -218,7 +215,7 @@ def load_vgg(
     weights: str | Path | None = None, device: str | torch.device = "cpu"
 ) -> FeatureNetwork:
     """The perceptual-loss VGG trunk up to its last ReLU, as a 512-d pooled feature extractor."""
-    from tttkit.perceptual import load_feature_network
+    from tttkit.engine.perceptual import load_feature_network
 
     net = load_feature_network(weights, layers=("relu5_3",), device=device)
     if net.arch == "vgg19":  # its last convolution is the fourth of block 5
@@ -240,7 +237,7 @@ def resolve_feature_network(
     found, else ``None`` (no set metric). ``inception``/``vgg``: that network or an error.
     ``off``: ``None``.
     """
-    from tttkit.perceptual import PerceptualWeightsError
+    from tttkit.engine.perceptual import PerceptualWeightsError
 
     if mode not in FID_MODES:
         raise InputError(f"--fid must be one of {', '.join(FID_MODES)}, got {mode!r}")

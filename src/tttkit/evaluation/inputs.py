@@ -14,7 +14,7 @@ from pathlib import Path
 import torch.nn.functional as F
 from torch import Tensor
 
-from tttkit.engine import MAX_HOLE_FRACTION
+from tttkit.engine.loop import MAX_HOLE_FRACTION
 from tttkit.evaluation.layout import sha256_file, with_suffix
 from tttkit.io import InputError, read_image, read_mask
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from tttkit.components import free_form_masks
 from tttkit.evaluation.layout import (
     check_outside,
     check_unique_stems,
@@ -29,14 +30,13 @@ from tttkit.evaluation.layout import (
     image_key,
     with_suffix,
 )
+from tttkit.evaluation.settings import DEFAULT_COVERAGE, DEFAULT_SPREAD
 from tttkit.io import InputError, atomic_write_bytes, write_image
 
 #: Mean share of the image the thesis's evaluation masks hide (§4.1).
 THESIS_COVERAGE = 0.2886
-#: Default target: the thesis's coverage, rounded.
-DEFAULT_COVERAGE = 0.29
-#: Half-width of the uniform spread of per-image targets around the mean coverage.
-DEFAULT_SPREAD = 0.10
+# DEFAULT_COVERAGE (the thesis's, rounded) and DEFAULT_SPREAD (half-width of the uniform spread of
+# per-image targets) are shared with the command line.
 #: Half-width of the band a mask's area must land in around its own target.
 TOLERANCE = 0.01
 #: The file listing how the masks of a folder were made.
@@ -59,14 +59,12 @@ def simulate_mask(
         coverage: mean fraction of the image hidden over many images.
         spread: per-image targets are uniform in ``coverage ± spread`` (clipped to 2%–85%).
     """
-    from tttkit_strategies.finetune_masks import FreeFormMasks
-
     if not 0.0 < coverage < 0.9:
         raise InputError(f"--coverage must lie in (0, 0.9), got {coverage}")
     generator = torch.Generator().manual_seed(derive_seed(seed, "user-mask", key))
     offset = (float(torch.rand((), generator=generator)) * 2 - 1) * spread
     target = min(max(coverage + offset, 0.02 + TOLERANCE), 0.85)
-    strokes = FreeFormMasks(alpha=target - TOLERANCE, beta=target + TOLERANCE, max_tries=1000)
+    strokes = free_form_masks(alpha=target - TOLERANCE, beta=target + TOLERANCE, max_tries=1000)
     empty = torch.zeros(1, 1, size, size)
     return strokes(empty, empty, generator)[0]
 

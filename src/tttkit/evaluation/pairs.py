@@ -25,6 +25,7 @@ from tttkit.evaluation.results import Record
 from tttkit.evaluation.set_metrics import save_features
 from tttkit.io import write_image
 from tttkit.metrics import image_metrics
+from tttkit.options import RunOptions
 from tttkit.plugins import PluginHost
 
 
@@ -70,23 +71,24 @@ class Workspace:
 
     Attributes:
         layout: the run's files.
-        seed: the run seed (pair seeds derive from it).
         fid: the set metric's feature network, or ``None``.
-        device: where networks run.
         perceptual_weights: VGG file for strategies with a perceptual loss.
         host: plugin host.
+        run: seed (pair seeds derive from it), device (resolved), precision… of every pair.
         rank: this process (recorded, for the curious; never affects results).
-        precision: ``auto``, ``fp32`` or ``bf16`` (:mod:`tttkit.execution`).
     """
 
     layout: RunLayout
-    seed: int
     fid: FeatureNetwork | None
-    device: torch.device
     perceptual_weights: Path | None
     host: PluginHost
+    run: RunOptions
     rank: int = 0
-    precision: str = "auto"
+
+    @property
+    def device(self) -> torch.device:
+        """Where networks run."""
+        return torch.device(self.run.device)
 
 
 def _ttt_completions(
@@ -97,17 +99,17 @@ def _ttt_completions(
 
     assert row.spec is not None and row.backbone is not None
     result = adapt(
-        inputs.image, inputs.mask, backbone=row.backbone, strategy=row.spec, seed=seed,
-        device=space.device, perceptual_weights=space.perceptual_weights, label=inputs.key,
-        region="full",  # the image is already at the evaluation size: one run, no windows
-        keep_outputs=True, host=space.host, precision=space.precision,
+        inputs.image, inputs.mask, backbone=row.backbone, strategy=row.spec,
+        perceptual_weights=space.perceptual_weights, label=inputs.key,
+        windows="full",  # the image is already at the evaluation size: one run, no windows
+        host=space.host, options=space.run.replace(seed=seed),
     )  # fmt: skip
     completions = [e.completed for e in result.evaluations if e.completed is not None]
     steps = [e.step for e in result.evaluations]
     selection = result.selection
-    if selection and selection.get("rule") == "last" and selection.get("stopped_early_at") is None:
-        selection = None  # the plain thesis setting: nothing to record
-    return steps, completions, result.finetuned.cpu(), selection
+    if selection is None or (selection.rule == "last" and selection.stopped_early_at is None):
+        return steps, completions, result.finetuned.cpu(), None  # the thesis setting: no record
+    return steps, completions, result.finetuned.cpu(), selection.as_dict()
 
 
 def run_pair(space: Workspace, row: Row, inputs: Inputs) -> Record:
@@ -118,7 +120,7 @@ def run_pair(space: Workspace, row: Row, inputs: Inputs) -> Record:
     """
     started = time.perf_counter()
     layout, key = space.layout, inputs.key
-    seed = derive_seed(space.seed, key, row.name)
+    seed = derive_seed(space.run.seed, key, row.name)
     selection = None
     if row.name in OPENCV_METHODS:
         steps, completions = [0], [opencv_inpaint(inputs.image, inputs.mask, row.name)]

@@ -32,10 +32,8 @@ from tttkit.evaluation.layout import RunLayout
 from tttkit.evaluation.references import NONE
 from tttkit.evaluation.results import Record, load_records, sort_records
 from tttkit.evaluation.set_metrics import load_set_metrics
+from tttkit.evaluation.settings import DEFAULT_GRID_COUNT
 from tttkit.io import InputError, atomic_write_bytes
-
-#: Images per grid when none are chosen: this many best and this many worst.
-DEFAULT_GRID_COUNT = 2
 
 
 @dataclass

@@ -22,6 +22,8 @@ from typing import Any
 
 from tttkit.api import resolve_backbone, resolve_strategy
 from tttkit.config import LossSpec, SpecError, StrategySpec
+from tttkit.engine.execution import resolve_precision
+from tttkit.engine.pretrain import list_images
 from tttkit.evaluation import distributed
 from tttkit.evaluation.fid import resolve_feature_network
 from tttkit.evaluation.inputs import PREPROCESS, Inputs, check_square_mask, load_inputs
@@ -38,11 +40,9 @@ from tttkit.evaluation.pairs import Row, Workspace, run_pair
 from tttkit.evaluation.references import NONE, OPENCV_METHODS
 from tttkit.evaluation.results import Record, append_record, load_records, merge, pair, repair
 from tttkit.evaluation.set_metrics import compute_set_metrics, write_set_metrics
-from tttkit.execution import resolve_precision
 from tttkit.io import InputError, atomic_write_bytes
-from tttkit.options import Overrides
+from tttkit.options import Overrides, RunOptions
 from tttkit.plugins import PluginHost, get_host
-from tttkit.pretrain import list_images
 
 #: Version of ``run.json`` and of the records.
 FORMAT = 1
@@ -59,12 +59,10 @@ class EvalConfig:
     overrides: Overrides = field(default_factory=Overrides)
     eval_every: int = 5
     size: int | None = None  # None: the backbone's working size
-    seed: int = 0
+    run: RunOptions = field(default_factory=lambda: RunOptions(device="auto"))
     backbone: str | None = None
     weights: Path | None = None
     backbone_options: tuple[tuple[str, Any], ...] = ()
-    device: str = "auto"
-    precision: str = "auto"
     perceptual_weights: Path | None = None
     fid: str = "auto"
     inception_weights: Path | None = None
@@ -146,7 +144,7 @@ def _attach_backbones(rows: list[Row], config: EvalConfig, host: PluginHost) -> 
 def _check_perceptual(rows: Sequence[Row], config: EvalConfig) -> None:
     """Fail now, not at the first TTT pair, when a strategy's perceptual loss has no VGG."""
     if any(r.spec is not None and r.spec.losses.perceptual > 0 for r in rows):
-        from tttkit.perceptual import load_feature_network
+        from tttkit.engine.perceptual import load_feature_network
 
         load_feature_network(config.perceptual_weights)
 
@@ -176,7 +174,7 @@ def plan_evaluation(
         raise InputError(f"--size {config.size}: at least 16 pixels")
     if not config.strategies:
         raise InputError("name at least one --strategy to evaluate")
-    dtype = resolve_precision(config.precision, context.device)
+    dtype = resolve_precision(config.run.precision, context.device)
     keys = _keys(config)
     rows = _rows(config, host)
     _check_perceptual(rows, config)
@@ -190,7 +188,7 @@ def plan_evaluation(
     settings = {
         "format": FORMAT,
         "size": size,
-        "seed": config.seed,
+        "seed": config.run.seed,
         "precision": "fp32" if dtype is None else str(dtype).removeprefix("torch."),
         "preprocess": PREPROCESS,
         "order": [r.name for r in rows],
@@ -201,10 +199,11 @@ def plan_evaluation(
             "device": str(context.device), "processes": context.world,
         },
     }  # fmt: skip
+    # Outputs are kept: set metrics (FID) and the curves need every evaluation step's image.
+    run = config.run.replace(device=context.device, keep_outputs=True, show_progress=False)
     space = Workspace(
-        RunLayout(config.out), config.seed, fid, context.device, config.perceptual_weights,
-        host, context.rank, config.precision,
-    )  # fmt: skip
+        RunLayout(config.out), fid, config.perceptual_weights, host, run, context.rank
+    )
     return Plan(config, size, keys, rows, settings, space, context)
 
 

@@ -10,7 +10,7 @@ ReLUs and max-pools in one ``nn.Sequential``), so torchvision's own ImageNet che
 ``features`` state dicts (``0.weight`` …) and the project's
 ``vgg16_imagenet_features.safetensors`` all load. Inputs follow torchvision's convention: RGB in
 ``[0, 1]`` normalised with the ImageNet mean and standard deviation (done by
-:class:`tttkit.losses.PerceptualLoss`, not by the network).
+:class:`tttkit.engine.losses.PerceptualLoss`, not by the network).
 """
 
 from __future__ import annotations

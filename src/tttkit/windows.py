@@ -31,7 +31,7 @@ from torch import Tensor
 from tttkit.imageops import as_unit, smooth_fill, to_dtype
 from tttkit.io import InputError
 
-REGION_MODES = ("crop", "resize", "full")
+WINDOW_MODES = ("crop", "resize", "full")
 
 #: In crop mode, a photo whose short side is at most this many working sizes is completed in one
 #: downscaled window when its holes would need several.
@@ -132,10 +132,10 @@ def hole_groups(mask: Tensor, gap: int) -> tuple[HoleLabels, int]:
     return HoleLabels(shape, int(top), int(left), labels), count - 1
 
 
-def check_region_mode(mode: str) -> None:
-    """Raise :class:`InputError` unless ``mode`` is one of :data:`REGION_MODES`."""
-    if mode not in REGION_MODES:
-        raise InputError(f"--region must be one of {', '.join(REGION_MODES)}, got {mode!r}")
+def check_window_mode(mode: str) -> None:
+    """Raise :class:`InputError` unless ``mode`` is one of :data:`WINDOW_MODES`."""
+    if mode not in WINDOW_MODES:
+        raise InputError(f"--windows must be one of {', '.join(WINDOW_MODES)}, got {mode!r}")
 
 
 def plan_windows(
@@ -148,7 +148,7 @@ def plan_windows(
         working_size: the backbone's working size.
         mode: ``"crop"``, ``"resize"`` or ``"full"`` (module docstring).
     """
-    check_region_mode(mode)
+    check_window_mode(mode)
     height, width = mask.shape[-2:]
     everything = HoleLabels((height, width))  # label-0 windows fill every hole: no map needed
     if mode == "full":

@@ -1,7 +1,7 @@
 """Self-validation: a held-out piece of the user's own image that tells whether TTT helps.
 
 Without ground truth no one knows whether finetuning improved the fill of the user's holes U
-(thesis §4.7.2: for some images it does not). A validation region V is carved from the known
+(thesis §4.7.2: for some images it does not). A validation area V is carved from the known
 context, shaped like U (U moved, flipped or turned) and kept away from it. During the run V is
 treated exactly like U — placeholder content, never a training target, never a finetuning mask —
 so its true pixels stay unseen; at every evaluation step the network fills U ∪ V and its error
@@ -10,17 +10,19 @@ on V scores that step. The step-0 score is the raw network's.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import Tensor
 
 from tttkit.components import MaskSamplingError
+from tttkit.config import SELECTIONS
 from tttkit.imageops import dilate, shift_without_wrap
 
-#: Selection rules: the best-scoring evaluation step, the last step, or the raw network.
-SELECTIONS = ("best", "last", "raw")
 
-
-def validation_region(
+def validation_area(
     user_mask: Tensor,
     generator: torch.Generator,
     *,
@@ -44,16 +46,16 @@ def validation_region(
     if copies < 1:
         raise ValueError(f"copies must be at least 1, got {copies}")
     shape = _shrink(user_mask, max_fraction / copies)
-    region = torch.zeros_like(user_mask)
+    area = torch.zeros_like(user_mask)
     for _ in range(copies):
-        keep_out = dilate(torch.maximum(user_mask, region), 2 * max(margin, 1))
+        keep_out = dilate(torch.maximum(user_mask, area), 2 * max(margin, 1))
         placed = _place(shape, keep_out, generator, tries)
         if placed is None:
             break
-        region = torch.maximum(region, placed)
-    if region.sum() == 0:
-        raise MaskSamplingError("no room for a validation region away from the holes")
-    return region
+        area = torch.maximum(area, placed)
+    if area.sum() == 0:
+        raise MaskSamplingError("no room for a validation area away from the holes")
+    return area
 
 
 def _place(
@@ -99,10 +101,10 @@ def _shrink(mask: Tensor, max_fraction: float) -> Tensor:
         scale *= 0.8
 
 
-def validation_score(completed: Tensor, image: Tensor, region: Tensor) -> float:
-    """Mean absolute error of ``completed`` against ``image`` on ``region`` (lower is better)."""
-    area = float(region.sum()) * image.shape[1]
-    return float(((completed - image).abs() * region).sum()) / max(area, 1.0)
+def validation_score(completed: Tensor, image: Tensor, area: Tensor) -> float:
+    """Mean absolute error of ``completed`` against ``image`` on ``area`` (lower is better)."""
+    pixels = float(area.sum()) * image.shape[1]
+    return float(((completed - image).abs() * area).sum()) / max(pixels, 1.0)
 
 
 class Selector:
@@ -144,11 +146,71 @@ class Selector:
         """``(step, completed image)`` the rule picks."""
         return self.outputs.get(self.rule, self.outputs["last"])
 
-    def report(self, stopped_at: int | None) -> dict[str, object]:
-        """JSON-friendly account of the decision."""
-        return {
+    def report(self, stopped_at: int | None) -> Selection:
+        """The decision so far."""
+        return Selection(
+            rule=self.rule,
+            chosen_step=self.chosen()[0],
+            validation=tuple(self.scores),
+            stopped_early_at=stopped_at,
+        )
+
+
+@dataclass(frozen=True)
+class Refit:
+    """The second run of a refit strategy (``StrategySpec.refit``).
+
+    Attributes:
+        steps: how many steps it trained: the step the held-out run chose.
+        held_out_evaluations: the held-out run's evaluations, ``{"step": …, **metrics}`` each
+            (metrics only with a ground truth).
+    """
+
+    steps: int
+    held_out_evaluations: tuple[dict[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """How a run's output was chosen (``Result.selection``).
+
+    Attributes:
+        rule: ``"best"``, ``"last"`` or ``"raw"`` (:data:`SELECTIONS`); ``"last"`` also when no
+            validation area could be held out.
+        chosen_step: the evaluation step whose fill was returned (0: the raw network).
+        validation: ``(step, score)`` at every evaluation, lower is better; empty when no
+            area was held out.
+        stopped_early_at: the step at which early stopping ended the run (``None``: it ran to
+            the end).
+        refit: the rerun on the whole known region, for a refit strategy that chose a step > 0.
+        diverged_at: the step at which the loss stopped being finite (the raw fill is then
+            returned).
+    """
+
+    rule: str
+    chosen_step: int
+    validation: tuple[tuple[int, float], ...] = ()
+    stopped_early_at: int | None = None
+    refit: Refit | None = None
+    diverged_at: int | None = None
+
+    def replace(self, **changes: Any) -> Selection:
+        """A copy with ``changes``."""
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form; ``refit`` and ``diverged_at`` appear only when they happened."""
+        out: dict[str, Any] = {
             "rule": self.rule,
-            "chosen_step": self.chosen()[0],
-            "validation": [[step, score] for step, score in self.scores],
-            "stopped_early_at": stopped_at,
+            "chosen_step": self.chosen_step,
+            "validation": [[step, score] for step, score in self.validation],
+            "stopped_early_at": self.stopped_early_at,
         }
+        if self.refit is not None:
+            out["refit"] = {
+                "steps": self.refit.steps,
+                "held_out_evaluations": [dict(e) for e in self.refit.held_out_evaluations],
+            }
+        if self.diverged_at is not None:
+            out["diverged_at"] = self.diverged_at
+        return out

@@ -12,7 +12,7 @@ import torch
 
 import tttkit
 from tests.helpers import photo_and_mask
-from tttkit.regions import plan_windows
+from tttkit.windows import plan_windows
 
 
 def small_net():  # type: ignore[no-untyped-def]
@@ -49,7 +49,7 @@ def test_modes() -> None:
     assert plan_windows(mask, 64, "full")[0][0].scale == 1.0
     small = holes((120, 120), (5, 5, 6, 6), (100, 100, 6, 6))  # two groups, but a small photo
     assert len(plan_windows(small, 64, "crop")[0]) == 1
-    with pytest.raises(ValueError, match="--region must be one of"):
+    with pytest.raises(ValueError, match="--windows must be one of"):
         plan_windows(mask, 64, "tiles")
 
 
@@ -60,7 +60,7 @@ def test_pixels_outside_the_holes_are_bit_identical(region: str) -> None:
         (160, 160), (0, 0, 12, 12), (80, 20, 1, 100), (140, 150, 20, 10)
     )  # border, thin
     result = tttkit.adapt(
-        image, scratch, backbone=small_net(), steps=1, region=region, ground_truth=image,
+        image, scratch, backbone=small_net(), steps=1, windows=region, ground_truth=image,
         sets=["losses.perceptual=0"],
     )  # fmt: skip
     known = scratch.expand_as(image) == 0
@@ -69,7 +69,7 @@ def test_pixels_outside_the_holes_are_bit_identical(region: str) -> None:
     assert not torch.equal(result.finetuned[~known], image[~known])  # holes were filled
     assert set(result.metrics(0)) >= {"l1_hole", "psnr"}  # at the photo's resolution
     if region == "crop":
-        assert len(result.regions) == 3
+        assert len(result.windows) == 3
 
 
 def test_huge_photo_runs_in_bounded_memory(tmp_path) -> None:
@@ -77,7 +77,7 @@ def test_huge_photo_runs_in_bounded_memory(tmp_path) -> None:
     script = """
 import resource, json, torch
 import tttkit
-from tests.core.test_regions import small_net, holes
+from tests.core.test_windows import small_net, holes
 def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 image = torch.rand(3, 3000, 4000)
@@ -86,7 +86,7 @@ net = small_net()
 before = peak_mb()
 result = tttkit.adapt(image, mask, backbone=net, steps=1, sets=["losses.perceptual=0"])
 changed_outside = torch.any((result.finetuned != image) & (mask == 0))
-print(json.dumps({"regions": len(result.regions), "identical": not bool(changed_outside),
+print(json.dumps({"regions": len(result.windows), "identical": not bool(changed_outside),
                   "adapt_mb": peak_mb() - before}))
 """
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -107,7 +107,7 @@ print(json.dumps({"regions": len(result.regions), "identical": not bool(changed_
 
 
 def test_downscaled_fill_fades_in_over_a_seam_inside_the_hole() -> None:
-    from tttkit.regions import Window, paste, seam_width
+    from tttkit.windows import Window, paste, seam_width
 
     output = torch.zeros(3, 64, 64)  # known pixels: black
     hole = torch.zeros(1, 64, 64, dtype=torch.bool)

@@ -29,10 +29,12 @@ from torch import Tensor, nn
 
 from tttkit.backbone import Backbone
 from tttkit.checkpoint import load_weights, read_metadata, save_backbone
+from tttkit.components import free_form_masks
 from tttkit.config import LossSpec
-from tttkit.execution import no_weight_grads
+from tttkit.engine.execution import no_weight_grads
+from tttkit.engine.losses import discriminator_loss, generator_losses
+from tttkit.imageops import center_crop_resize
 from tttkit.io import IMAGE_SUFFIXES, InputError, atomic_write_bytes, read_image
-from tttkit.losses import discriminator_loss, generator_losses
 from tttkit.metrics import image_metrics
 
 #: The thesis's pretraining losses: on foreground and background, weights 1, 1, 0.1, 0.4.
@@ -139,8 +141,6 @@ class CropSampler:
 
 def center_crops(paths: Sequence[Path], size: int) -> Tensor:
     """Validation images: short side resized to ``size``, center-cropped square."""
-    from tttkit_strategies.fillers import center_crop_resize
-
     return torch.stack([center_crop_resize(read_image(p), size, size) for p in paths])
 
 
@@ -148,9 +148,7 @@ class TrainingMasks:
     """Free-form brush strokes, or (with ``box_probability``) a random rectangle."""
 
     def __init__(self, coverage: tuple[float, float], box_probability: float) -> None:
-        from tttkit_strategies.finetune_masks import FreeFormMasks
-
-        self.free_form = FreeFormMasks(alpha=coverage[0], beta=coverage[1])
+        self.free_form = free_form_masks(alpha=coverage[0], beta=coverage[1])
         self.box_probability = box_probability
 
     def __call__(self, batch: int, size: int, generator: torch.Generator) -> Tensor:
@@ -210,7 +208,10 @@ def _best_score(path: Path) -> float:
 def _extra(
     config: PretrainConfig, step: int, metrics: dict[str, float] | None = None
 ) -> dict[str, str]:
-    extra = {"tttkit.pretrain.step": str(step), "tttkit.pretrain.config": config.to_json()}
+    extra = {
+        "tttkit.pretrain.step": str(step),
+        "tttkit.pretrain.config": config.to_json(),
+    }
     if metrics is not None:
         extra["tttkit.pretrain.validation"] = json.dumps(metrics)
     return extra

@@ -33,8 +33,8 @@ from torch import Tensor, nn
 
 from tttkit.backbone import GeneratorOutput
 from tttkit.config import LossSpec
+from tttkit.engine.perceptual import DEFAULT_LAYERS, IMAGENET_MEAN, IMAGENET_STD, resolve_layers
 from tttkit.imageops import DEFAULT_EDGE_SIGMA, canny_edges, gaussian_kernel_size, sobel_gradients
-from tttkit.perceptual import DEFAULT_LAYERS, IMAGENET_MEAN, IMAGENET_STD, resolve_layers
 
 Discriminate = Callable[[Tensor], Tensor]
 
@@ -221,7 +221,8 @@ class PerceptualLoss(nn.Module):
     are computed without a graph.
 
     Args:
-        features: a VGG-like ``nn.Sequential`` (:func:`tttkit.perceptual.load_feature_network`).
+        features: a VGG-like ``nn.Sequential``
+            (:func:`tttkit.engine.perceptual.load_feature_network`).
         layers: layer names (``"relu3_1"``) or indices to compare; default ``relu1_1`` …
             ``relu5_1`` as in Yang et al.'s code (which compares them with an L2 loss).
         weights: per-layer weights (default: equal, so the loss is the mean over layers).
@@ -459,7 +460,7 @@ def generator_losses(
         if perceptual is None:
             raise ValueError(
                 f"the perceptual loss has weight {spec.perceptual} but no feature network was "
-                "given: load one with tttkit.perceptual.load_feature_network, or set "
+                "given: load one with tttkit.engine.perceptual.load_feature_network, or set "
                 "losses.perceptual=0"
             )
         preds = [completed] if raw is None else [completed, raw]

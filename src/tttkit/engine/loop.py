@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,27 +24,34 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tttkit.augment import AugmentPipeline
-from tttkit.averaging import WeightAverage
 from tttkit.backbone import Backbone
 from tttkit.components import FillContext, MaskSamplingError
 from tttkit.config import StrategySpec
-from tttkit.errors import PluginContractError
-from tttkit.events import RunInfo, StepRecord
-from tttkit.execution import (
+from tttkit.engine.augment import AugmentPipeline
+from tttkit.engine.averaging import WeightAverage
+from tttkit.engine.execution import (
     autocast,
     no_weight_grads,
     resolve_device,
     resolve_precision,
     to_memory_format,
 )
+from tttkit.engine.losses import discriminator_loss, generator_losses
+from tttkit.engine.self_validation import (
+    Refit,
+    Selection,
+    Selector,
+    validation_area,
+    validation_score,
+)
+from tttkit.errors import PluginContractError
+from tttkit.events import RunInfo, StepRecord
 from tttkit.imageops import dilate
 from tttkit.io import InputError
-from tttkit.losses import discriminator_loss, generator_losses
 from tttkit.metrics import image_metrics
+from tttkit.options import RunOptions
 from tttkit.plugins import PluginHost, get_host
 from tttkit.strategy import COMPONENT_KINDS, check_strategy
-from tttkit.validation import Selector, validation_region, validation_score
 
 #: A user mask covering more than this fraction leaves too little context to learn from.
 MAX_HOLE_FRACTION = 0.9
@@ -67,13 +75,13 @@ class Evaluation:
 
 @dataclass
 class Result:
-    """What :func:`adapt` returns.
+    """What :func:`tttkit.adapt` (and :func:`run_ttt`) returns.
 
     Attributes:
         raw: ``(3, H, W)`` the user's image with holes filled by the untouched backbone (step 0).
         finetuned: ``(3, H, W)`` the same after test-time training.
         history: one record per finetuning step (losses, learning rate, seconds, metrics).
-        evaluations: the evaluation steps, step 0 first. After a refit (:func:`finetune`),
+        evaluations: the evaluation steps, step 0 first. After a refit (:func:`run_ttt`),
             ``history`` and ``evaluations`` are the refit run's.
         seconds: wall time of ``setup``, ``finetune`` and ``total``.
         strategy: the spec that ran, after overrides.
@@ -82,12 +90,10 @@ class Result:
         network: the finetuned copy of the backbone that made ``finetuned`` (its weights at the
             chosen step). ``None`` when nothing was trained, when the training diverged, or
             when a photo was completed in several windows (each trained its own copy).
-        selection: how ``finetuned`` was chosen: the rule, the chosen step, the validation
-            curve ``[[step, score], …]`` (empty when no region was held out) and the step at
-            which the run stopped early (``None`` if it ran to the end); after a refit also
-            ``refit``: its step count and the held-out run's evaluations; when the loss became
-            non-finite, ``diverged_at``: that step (the output is then the raw fill).
-        regions: for a photo completed window by window (:mod:`tttkit.regions`), each window
+        selection: how ``finetuned`` was chosen (:class:`Selection`); ``None`` when nothing
+            was trained (an empty mask) or for a photo completed in several windows (each
+            window's is in ``windows``).
+        windows: for a photo completed window by window (:mod:`tttkit.windows`), each window
             with its selection and timings; ``None`` for a single plain run.
     """
 
@@ -100,16 +106,35 @@ class Result:
     seed: int
     notices: list[str] = field(default_factory=list)
     network: Backbone | None = field(default=None, repr=False)
-    selection: dict[str, Any] | None = None
-    regions: list[dict[str, Any]] | None = None
+    selection: Selection | None = None
+    windows: list[dict[str, Any]] | None = None
+
+    @property
+    def regions(self) -> list[dict[str, Any]] | None:
+        """Deprecated name of :attr:`windows` (a "region" is now only the self-validation
+        area)."""
+        warnings.warn(
+            "Result.regions is deprecated: use Result.windows", DeprecationWarning, stacklevel=2
+        )
+        return self.windows
+
+    @property
+    def output_step(self) -> int:
+        """The evaluation step whose fill is ``finetuned`` (≤ the strategy's steps: a selected,
+        early-stopped or refit run may return an earlier one)."""
+        if self.selection is not None:
+            return self.selection.chosen_step
+        if self.windows is not None:  # each window chose its own (``windows``)
+            return self.strategy.steps
+        return self.history[-1].step if self.history else 0
 
     def metrics(self, step: int | None = None) -> dict[str, float]:
         """Metrics at ``step`` (default: of the returned output — the chosen step, else the last
         evaluation); empty without ground truth."""
         if not self.evaluations:
             return {}
-        chosen = (self.selection or {}).get("chosen_step")
-        if step is None and self.regions is None and chosen is not None:
+        chosen = None if self.selection is None else self.selection.chosen_step
+        if step is None and self.windows is None and chosen is not None:
             step = chosen
         if step is None:
             return self.evaluations[-1].metrics
@@ -196,73 +221,80 @@ def _set_lr(optimizers: list[torch.optim.Optimizer | None], lr: float) -> None:
                 group["lr"] = lr
 
 
-def finetune(
+def run_ttt(
     backbone: Backbone,
     image: Tensor,
     mask: Tensor,
     spec: StrategySpec,
+    options: RunOptions | None = None,
     *,
     ground_truth: Tensor | None = None,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
     perceptual: nn.Module | None = None,
-    show_progress: bool = False,
     label: str = "image",
-    keep_outputs: bool = False,
     host: PluginHost | None = None,
-    precision: str = "auto",
-    channels_last: bool = False,
 ) -> Result:
     """Run test-time training of ``backbone`` on one image and fill its holes.
+
+    This is the engine under :func:`tttkit.adapt`, which resolves names, reads files and cuts
+    a large photo into windows; call it directly with objects at the network's working size.
 
     Args:
         backbone: the pretrained network; it is copied, never modified.
         image: ``(3, H, W)`` RGB in ``[0, 1]``.
         mask: ``(1, H, W)`` or ``(H, W)``, 1 at the holes to fill.
         spec: the strategy (already overridden and checked).
+        options: seed, device, precision… (:class:`tttkit.options.RunOptions`; default: its
+            defaults).
         ground_truth: ``(3, H, W)`` the complete image, to record metrics.
-        seed: seeds every random choice of the run.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``…
         perceptual: the feature network for the perceptual loss (``None`` if its weight is 0).
-        show_progress: let interactive observers (the progress bar) draw.
         label: name of the run for observers.
-        keep_outputs: keep every evaluation step's completed image in ``Result.evaluations``.
         host: plugin host (default: the process-wide one).
-        precision: ``"auto"`` (bf16 autocast on a CUDA device with bf16, else fp32), ``"fp32"``
-            or ``"bf16"`` (:mod:`tttkit.execution`).
-        channels_last: run the networks in channels-last memory layout.
 
-    With ``spec.refit``, a run that held out the validation region (``select="best"``, or
+    With ``spec.refit``, a run that held out a validation area (``select="best"``, or
     ``early_stop``) only chooses how many steps to train — the best-scoring step, or the step at
     which it stopped; when that is more than none, a second run of that many steps on the whole
-    known region (same seed) makes the output, so the held-out region costs the output no
-    context. ``Result.selection["refit"]`` then records the step count and the held-out run's
+    known region (same seed) makes the output, so the held-out area costs the output no
+    context. ``Result.selection.refit`` then records the step count and the held-out run's
     own evaluations; ``history`` and ``evaluations`` are the second run's.
     """
-    options: dict[str, Any] = dict(
-        ground_truth=ground_truth, seed=seed, device=device, perceptual=perceptual,
-        show_progress=show_progress, keep_outputs=keep_outputs, host=host, precision=precision,
-        channels_last=channels_last,
-    )  # fmt: skip
-    probe = _run(backbone, image, mask, spec, label=label, **options)
-    selection = probe.selection or {}
-    chosen = selection.get("chosen_step") or 0
-    held_out = bool(selection.get("validation")) and selection.get("rule") != "raw"
-    if not (spec.refit and held_out and chosen > 0):
+    options = options or RunOptions()
+    inputs = _Inputs(image, mask, ground_truth, perceptual, host or get_host())
+    probe = _run(backbone, inputs, spec, options, label)
+    selection = probe.selection
+    if selection is None or not _refits(spec, selection):
         return probe
-    refit_spec = dataclasses.replace(spec, steps=chosen, select="last", early_stop=0)
-    refit = _run(backbone, image, mask, refit_spec, label=f"{label} (refit)", **options)
+    refit_spec = dataclasses.replace(spec, steps=selection.chosen_step, select="last", early_stop=0)
+    refit = _run(backbone, inputs, refit_spec, options, f"{label} (refit)")
     return _refitted(probe, refit, spec)
+
+
+def _refits(spec: StrategySpec, selection: Selection) -> bool:
+    """Whether a refit run follows: asked for, an area was held out, and a step > 0 chosen."""
+    held_out = bool(selection.validation) and selection.rule != "raw"
+    return spec.refit and held_out and selection.chosen_step > 0
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What one call of :func:`run_ttt` works on, shared by its runs."""
+
+    image: Tensor
+    mask: Tensor
+    ground_truth: Tensor | None
+    perceptual: nn.Module | None
+    host: PluginHost
 
 
 def _refitted(probe: Result, refit: Result, spec: StrategySpec) -> Result:
     """The refit run's output, with the probe's decision (and its own curve) in the selection."""
-    selection = dict(probe.selection or {})
-    selection["refit"] = {
-        "steps": selection["chosen_step"],
-        # with a ground truth, the held-out run's metrics; without, its evaluation steps
-        "held_out_evaluations": [{"step": e.step, **e.metrics} for e in probe.evaluations],
-    }
+    assert probe.selection is not None
+    selection = probe.selection.replace(
+        refit=Refit(
+            steps=probe.selection.chosen_step,
+            # with a ground truth, the held-out run's metrics; without, its evaluation steps
+            held_out_evaluations=tuple({"step": e.step, **e.metrics} for e in probe.evaluations),
+        )
+    )
     seconds = add_seconds([probe.seconds, refit.seconds])
     return dataclasses.replace(
         refit, strategy=spec, seconds=seconds, selection=selection,
@@ -271,39 +303,25 @@ def _refitted(probe: Result, refit: Result, spec: StrategySpec) -> Result:
 
 
 def _run(
-    backbone: Backbone,
-    image: Tensor,
-    mask: Tensor,
-    spec: StrategySpec,
-    *,
-    ground_truth: Tensor | None,
-    seed: int,
-    device: str | torch.device,
-    perceptual: nn.Module | None,
-    show_progress: bool,
-    label: str,
-    keep_outputs: bool,
-    host: PluginHost | None,
-    precision: str,
-    channels_last: bool,
+    backbone: Backbone, inputs: _Inputs, spec: StrategySpec, options: RunOptions, label: str
 ) -> Result:
-    """One run of :func:`finetune`: set up, evaluate step 0, train and evaluate, build the
-    result (its output chosen by ``spec.select``)."""
+    """One run of :func:`run_ttt`: set up, evaluate step 0, train and evaluate, build
+    the result (its output chosen by ``spec.select``)."""
     started = time.perf_counter()
-    host = host or get_host()
+    host = inputs.host
     check_strategy(spec, host)
-    device = resolve_device(device)
-    image, user_mask = as_batch(image, mask)
-    target = None if ground_truth is None else ground_truth.reshape(image.shape).to(device)
+    device = resolve_device(options.device)
+    image, user_mask = as_batch(inputs.image, inputs.mask)
+    truth = inputs.ground_truth
+    target = None if truth is None else truth.reshape(image.shape).to(device)
     image, user_mask = image.to(device), user_mask.to(device)
     if not _has_holes(user_mask):
-        return _unchanged(image, spec, seed)
-    run = _Run(backbone, image, user_mask, spec, seed=seed, device=device, host=host,
-               dtype=resolve_precision(precision, device), perceptual=perceptual,
-               channels_last=channels_last, target=target, keep_outputs=keep_outputs)  # fmt: skip
+        return _unchanged(image, spec, options.seed)
+    run = _Run(backbone, image, user_mask, spec, options.replace(device=device), host=host,
+               perceptual=inputs.perceptual, target=target)  # fmt: skip
     run.evaluate(0)
     info = RunInfo(label=label, strategy=spec.name, total_steps=spec.steps,
-                   show_progress=show_progress)  # fmt: skip
+                   show_progress=options.show_progress)  # fmt: skip
     run.seconds["setup"] = time.perf_counter() - started
     host.hook.tttkit_run_start(run=info)
     result: Result | None = None
@@ -353,10 +371,10 @@ def _check_fill(net: Backbone, out: Tensor, images: Tensor) -> None:
 
 class _Run:
     """One test-time-training run's state, built once: the network copy and its parts,
-    optimizers, weight average, the held-out validation region and the selection of the output.
+    optimizers, weight average, the held-out validation area and the selection of the output.
 
     Its phases read as the thesis's loop: :meth:`evaluate` fills the real holes (and scores the
-    validation region), :meth:`step` trains one step and evaluates when due, :meth:`result`
+    validation area), :meth:`step` trains one step and evaluates when due, :meth:`result`
     returns the chosen output.
     """
 
@@ -366,22 +384,20 @@ class _Run:
         image: Tensor,
         user_mask: Tensor,
         spec: StrategySpec,
+        options: RunOptions,
         *,
-        seed: int,
-        device: torch.device,
         host: PluginHost,
-        dtype: torch.dtype | None,
         perceptual: nn.Module | None,
-        channels_last: bool,
         target: Tensor | None,
-        keep_outputs: bool,
     ) -> None:
-        self.spec, self.seed, self.device, self.dtype = spec, seed, device, dtype
+        self.spec, self.seed, self.device = spec, options.seed, torch.device(options.device)
+        self.dtype = resolve_precision(options.precision, self.device)
         self.image, self.user_mask, self.target = image, user_mask, target
-        self.perceptual, self.keep_outputs = perceptual, keep_outputs
-        torch.manual_seed(seed)  # for any global-RNG use inside plugins
-        self.generator = torch.Generator().manual_seed(seed)
-        self.net = to_memory_format(copy.deepcopy(backbone).to(device), channels_last)
+        self.perceptual, self.keep_outputs = perceptual, options.keep_outputs
+        torch.manual_seed(self.seed)  # for any global-RNG use inside plugins
+        self.generator = torch.Generator().manual_seed(self.seed)
+        net = copy.deepcopy(backbone).to(self.device)
+        self.net = to_memory_format(net, options.channels_last)
         if spec.reinitialize:
             _reinitialize(self.net)
         self.parts = _build_parts(spec, self.net, host)
@@ -400,9 +416,10 @@ class _Run:
             WeightAverage(g_params, spec.weight_average) if spec.weight_average > 0 else None
         )
         self.notices: list[str] = []
-        self.region, self.hidden, rule = self._hold_out_validation_region()
+        self.validation_area, self.hidden, rule = self._hold_out_validation_area()
         self.forbidden = dilate(self.hidden, spec.hole_margin)
-        self.selector = Selector(rule, spec.early_stop if self.region is not None else 0)
+        patience = spec.early_stop if self.validation_area is not None else 0
+        self.selector = Selector(rule, patience)
         # The generator weights that made the output chosen so far (best/raw rules), so that
         # the returned network matches the returned output.
         self.chosen_weights: dict[str, Tensor] | None = None
@@ -413,7 +430,7 @@ class _Run:
         self.stopped_at: int | None = None
         self.diverged: tuple[int, float] | None = None  # (step, loss) once it is not finite
 
-    def _hold_out_validation_region(self) -> tuple[Tensor | None, Tensor, str]:
+    def _hold_out_validation_area(self) -> tuple[Tensor | None, Tensor, str]:
         """Self-validation (thesis §4.7.2's "choose raw or finetuned", decided from the image
         itself): a region V shaped like the holes, held out like them and scored at every
         evaluation. Returns V (``None``: none), the hidden region U ∪ V, and the rule."""
@@ -421,24 +438,25 @@ class _Run:
         if spec.select == "last" and spec.early_stop == 0:
             return None, self.user_mask, spec.select
         try:
-            region = validation_region(
+            area = validation_area(
                 self.user_mask, torch.Generator().manual_seed(self.seed + 1),
                 margin=spec.hole_margin, max_fraction=spec.validation_fraction,
                 copies=spec.validation_copies,
             )  # fmt: skip
         except MaskSamplingError:
-            self.notices.append("no room for a validation region away from the holes: "
+            self.notices.append("no room for a validation area away from the holes: "
                                 "returning the last step's output unvalidated")  # fmt: skip
             return None, self.user_mask, "last"
-        return region, torch.maximum(self.user_mask, region), spec.select
+        return area, torch.maximum(self.user_mask, area), spec.select
 
     def _averaged(self) -> contextlib.AbstractContextManager[None]:
         return self.average.applied() if self.average is not None else contextlib.nullcontext()
 
     def _fill_holes(self) -> tuple[Tensor, Tensor | None]:
-        """The real holes filled, and (with a validation region) the fill of U ∪ V, in one
+        """The real holes filled, and (with a validation area) the fill of U ∪ V, in one
         batched pass."""
-        masks = self.user_mask if self.region is None else torch.cat((self.user_mask, self.hidden))
+        held_out = self.validation_area is not None
+        masks = torch.cat((self.user_mask, self.hidden)) if held_out else self.user_mask
         self.net.eval()
         with self._averaged(), torch.inference_mode(), autocast(self.device, self.dtype):
             images = self.image.expand(len(masks), -1, -1, -1)
@@ -446,12 +464,12 @@ class _Run:
         _check_fill(self.net, out, images)
         self.net.train()
         completed = out * masks + self.image * (1 - masks)
-        validation_fill = None if self.region is None else completed[1:].clone()
+        validation_fill = completed[1:].clone() if held_out else None
         return completed[:1].clone(), validation_fill
 
     def evaluate(self, step: int) -> Evaluation:
         """Fill the real holes with the current network, record the metrics, and offer the
-        output to the selection (scored on the validation region when there is one)."""
+        output to the selection (scored on the validation area when there is one)."""
         completed, validation_fill = self._fill_holes()
         metrics = (
             image_metrics(completed, self.target, self.user_mask) if self.target is not None else {}
@@ -462,9 +480,9 @@ class _Run:
         if step == 0:
             self._raw_fill = completed
         score = None
-        if self.region is not None:
+        if self.validation_area is not None:
             assert validation_fill is not None
-            score = validation_score(validation_fill, self.image, self.region)
+            score = validation_score(validation_fill, self.image, self.validation_area)
         self.selector.observe(step, completed, score)
         if self.selector.rule != "last" and self.selector.chosen()[0] == step:
             with self._averaged():
@@ -517,7 +535,7 @@ class _Run:
         if self.diverged is not None:
             # The weights are ruined: return what the untouched network made, and say why.
             output, network = self._raw_fill, None
-            selection.update(chosen_step=0, diverged_at=self.diverged[0])
+            selection = selection.replace(chosen_step=0, diverged_at=self.diverged[0])
             self.notices.append(
                 f"the loss became {self.diverged[1]} at step {self.diverged[0]}: training "
                 "stopped and the raw fill (step 0) is returned; try a lower learning rate (--lr)"

@@ -15,6 +15,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from tttkit import _moved
+
+# Light modules (no torch), imported before the functions below: ``tttkit.registry`` the
+# submodule must be loaded before ``registry`` the function is defined, or loading it later
+# would replace the function with the module.
+from tttkit.config import (
+    AugmentSpec,
+    AugmentStep,
+    Component,
+    LossSpec,
+    OptimSpec,
+    StrategySpec,
+)
 from tttkit.errors import (
     CheckpointError,
     DuplicateNameError,
@@ -27,24 +39,16 @@ from tttkit.errors import (
     UnknownNameError,
 )
 from tttkit.options import Overrides, RunOptions
+from tttkit.plugins import KINDS, PluginHost, get_host, hookimpl
+from tttkit.plugins import configure as configure_plugins
+from tttkit.registry import Registry
+from tttkit.strategy import check_strategy, get_strategy, override
 
 if TYPE_CHECKING:
     from tttkit.api import adapt
     from tttkit.backbone import Backbone, Conventions, GeneratorOutput
-    from tttkit.config import (
-        AugmentSpec,
-        AugmentStep,
-        Component,
-        LossSpec,
-        OptimSpec,
-        StrategySpec,
-    )
     from tttkit.engine.loop import Result
     from tttkit.engine.self_validation import Selection
-    from tttkit.plugins import KINDS, PluginHost, get_host, hookimpl
-    from tttkit.plugins import configure as configure_plugins
-    from tttkit.registry import Registry
-    from tttkit.strategy import check_strategy, get_strategy, override
 
 #: Public names that import torch, loaded on first use so that ``import tttkit`` (and the
 #: command line's ``--help``) stays fast: name → (module, attribute).
@@ -53,23 +57,8 @@ _LAZY = {
     "Backbone": ("tttkit.backbone", "Backbone"),
     "Conventions": ("tttkit.backbone", "Conventions"),
     "GeneratorOutput": ("tttkit.backbone", "GeneratorOutput"),
-    "AugmentSpec": ("tttkit.config", "AugmentSpec"),
-    "AugmentStep": ("tttkit.config", "AugmentStep"),
-    "Component": ("tttkit.config", "Component"),
-    "LossSpec": ("tttkit.config", "LossSpec"),
-    "OptimSpec": ("tttkit.config", "OptimSpec"),
-    "StrategySpec": ("tttkit.config", "StrategySpec"),
     "Result": ("tttkit.engine.loop", "Result"),
     "Selection": ("tttkit.engine.self_validation", "Selection"),
-    "KINDS": ("tttkit.plugins", "KINDS"),
-    "PluginHost": ("tttkit.plugins", "PluginHost"),
-    "get_host": ("tttkit.plugins", "get_host"),
-    "hookimpl": ("tttkit.plugins", "hookimpl"),
-    "configure_plugins": ("tttkit.plugins", "configure"),
-    "Registry": ("tttkit.registry", "Registry"),
-    "check_strategy": ("tttkit.strategy", "check_strategy"),
-    "get_strategy": ("tttkit.strategy", "get_strategy"),
-    "override": ("tttkit.strategy", "override"),
 }
 
 
@@ -90,8 +79,6 @@ _moved.install()  # old module paths (tttkit.losses, tttkit.regions…) import w
 def registry(kind: str) -> Registry[Any]:
     """The registry of one kind: ``backbones``, ``finetune-masks``, ``fillers``,
     ``augmentations``, ``freezing-policies`` or ``strategies``."""
-    from tttkit.plugins import get_host
-
     return get_host().registry(kind)
 
 

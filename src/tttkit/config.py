@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tttkit.errors import SpecError
-from tttkit.registry import close_matches
+from tttkit.registry import SCALARS, close_matches, is_number
 
 
 def freeze(value: Any) -> Any:
@@ -42,15 +42,11 @@ def thaw(value: Any) -> Any:
     return value
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _check_number(
     name: str, value: Any, low: float, high: float | None = None, open_low: bool = False
 ) -> None:
     """Raise :class:`SpecError` unless ``value`` is a finite number in range."""
-    if not (_is_number(value) and math.isfinite(value)):
+    if not (is_number(value) and math.isfinite(value)):
         raise SpecError(f"{name} must be a finite number, got {value!r}")
     if value < low or (open_low and value == low) or (high is not None and value > high):
         bound = f"> {low}" if open_low else f"≥ {low}"
@@ -364,23 +360,14 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         return freeze(value)
     if hint is Any:
         return freeze(value)
-    if hint is float and _is_number(value) and not math.isfinite(value):
+    if hint is float and is_number(value) and not math.isfinite(value):
         raise SpecError(f"{path}: expected a finite number, got {value!r}")
-    if hint in _SCALARS:
-        accepts, expected = _SCALARS[hint]
+    if hint in SCALARS:
+        accepts, expected = SCALARS[hint]
         if not accepts(value):
             raise SpecError(f"{path}: expected {expected}, got {value!r}")
         return float(value) if hint is float else value
     return value
-
-
-#: Scalar field types: what a value must be, and how the message describes it.
-_SCALARS: dict[type, tuple[Any, str]] = {
-    bool: (lambda v: isinstance(v, bool), "true or false"),
-    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
-    float: (_is_number, "a number"),
-    str: (lambda v: isinstance(v, str), "a string"),
-}
 
 
 def _coerce_union(args: tuple[Any, ...], value: Any, path: str) -> Any:

@@ -82,6 +82,21 @@ def unknown_parameter(
     return None
 
 
+def is_number(value: Any) -> bool:
+    """An ``int`` or ``float`` that is not a ``bool`` (finite or not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: The scalar types values are checked against, here and in strategy specs
+#: (:func:`tttkit.config.replace_checked`): what a value must be, and how a message says it.
+SCALARS: dict[type, tuple[Callable[[Any], bool], str]] = {
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    float: (lambda v: is_number(v) and math.isfinite(v), "a number"),
+    str: (lambda v: isinstance(v, str), "a string"),
+}
+
+
 def _matches(hint: Any, value: Any) -> bool:
     """Whether ``value`` fits a simple type hint (unknown hints accept anything)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
@@ -93,15 +108,8 @@ def _matches(hint: Any, value: Any) -> bool:
         return isinstance(value, (tuple, list))
     if hint is type(None):
         return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return number and math.isfinite(value)
-    if hint is str:
-        return isinstance(value, str)
+    if hint in SCALARS:
+        return bool(SCALARS[hint][0](value))
     return True
 
 

@@ -1,4 +1,7 @@
-"""Looking up strategies, overriding them from the command line, and checking their components."""
+"""Strategies in one place: the spec (defined in :mod:`tttkit.config`, data only, re-exported
+here), looking one up by name, overriding it from the command line, and checking its components
+against the registries.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from tttkit.config import (
     apply,
     parse_assignment,
 )
+from tttkit.config import LossSpec as LossSpec
+from tttkit.config import OptimSpec as OptimSpec
 from tttkit.plugins import PluginHost, get_host
 from tttkit.registry import check_parameters, close_matches, factory_parameters
 

@@ -25,7 +25,7 @@ def _interrupt(*args: object, **kwargs: object) -> None:
 def test_ctrl_c_in_inpaint_keeps_the_users_file(zoo, tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "out.png"
     out.write_bytes(b"kept")
-    monkeypatch.setattr("tttkit.cli.inpaint_cmd.adapt", _interrupt)
+    monkeypatch.setattr("tttkit.api.adapt", _interrupt)  # the command imports it on use
     result = CliRunner().invoke(
         app,
         ["inpaint", str(zoo["photo"]), "--mask", str(zoo["mask"]), "--out", str(out)],
@@ -45,7 +45,7 @@ def test_ctrl_c_in_pretrain_says_how_to_resume(zoo, tmp_path: Path, monkeypatch)
         save_backbone(tiny_backbone(), "attention-net-compact", out, {"tttkit.pretrain.step": "7"})
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("tttkit.cli.pretrain_cmd.pretrain", saved_then_interrupted)
+    monkeypatch.setattr("tttkit.engine.pretrain.pretrain", saved_then_interrupted)
     args = [
         "pretrain", str(zoo["images"]), "--backbone", "attention-net-compact", "--out", str(out),
         "--holdout", "0", "--loss", "perceptual=0", "--device", "cpu",

@@ -6,7 +6,10 @@ component at fault and says what to do. The command line turns :class:`InputErro
 :class:`PluginLoadError` into one line and exit code 1 (``docs/limits.md``).
 
 These classes were first defined in the modules that raise them; they are still importable
-from there (``tttkit.io.InputError``, ``tttkit.config.SpecError``, …).
+from there (``tttkit.io.InputError``, ``tttkit.config.SpecError``, …). A plugin's broken contract
+(:class:`PluginContractError`) or an exception in its code during a run
+(:class:`PluginRunError`) is one line naming the plugin and exit code 1; ``tttkit --debug`` shows
+the traceback.
 """
 
 from __future__ import annotations
@@ -63,6 +66,12 @@ class PluginLoadError(RuntimeError):
 class PluginContractError(RuntimeError):
     """A plugin's component returned something its contract forbids (a backbone's fill of the
     wrong size, say); the message names the component and what was expected."""
+
+
+class PluginRunError(PluginContractError):
+    """Plugin code raised an exception during a run; the message names the plugin, its
+    distribution and the original exception (chained as ``__cause__``, the plugin author's
+    traceback)."""
 
 
 class MaskSamplingError(RuntimeError):

@@ -13,10 +13,13 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import os
-from collections.abc import Callable, Iterable
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +27,15 @@ import pluggy
 
 from tttkit import hookspecs
 from tttkit.config import StrategySpec
-from tttkit.errors import PluginLoadError
+from tttkit.errors import (
+    InputError,
+    MaskSamplingError,
+    PluginContractError,
+    PluginLoadError,
+    PluginRunError,
+    RegistryError,
+    SpecError,
+)
 from tttkit.registry import DuplicateNameError, Registry, close_matches
 
 hookimpl = pluggy.HookimplMarker("tttkit")
@@ -32,6 +43,12 @@ hookimpl = pluggy.HookimplMarker("tttkit")
 ENTRY_POINT_GROUP = "tttkit"
 ENV_DISABLE_AUTOLOAD = "TTTKIT_DISABLE_PLUGIN_AUTOLOAD"
 ENV_BLOCK = "TTTKIT_BLOCK_PLUGINS"
+
+#: tttkit's own exceptions: they already say what is wrong, so they pass :meth:`PluginHost.
+#: naming_failures` unchanged (a finetuning mask's :class:`MaskSamplingError` is handled by the
+#: caller).
+OWN_ERRORS = (InputError, SpecError, RegistryError, PluginLoadError, PluginContractError,
+              MaskSamplingError)  # fmt: skip
 
 #: Modules shipped with tttkit that are plugins, loaded before any third-party plugin.
 BUILTIN_PLUGINS: tuple[str, ...] = (
@@ -193,6 +210,56 @@ class PluginHost:
         self.plugins.pop(name, None)
         self._registries = None
 
+    def owner(self, module: str) -> PluginInfo | None:
+        """The loaded plugin whose code ``module`` (a dotted module name) is, or ``None`` for
+        tttkit's core and code outside every plugin: the plugin sharing the longest leading
+        part of the module path (``tttkit_backbones.attention_net.backbone`` belongs to
+        ``tttkit_backbones.attention_net.plugin``)."""
+        if module == "tttkit" or module.startswith("tttkit."):
+            return None  # the core (its observers included) is never a plugin's fault
+        parts = module.split(".")
+        best, best_shared = None, 0
+        for name, info in self.plugins.items():
+            plugin = self.pm.get_plugin(name)
+            home = getattr(plugin, "__name__", None) or type(plugin).__module__
+            shared = 0
+            for mine, theirs in zip(parts, home.split("."), strict=False):
+                if mine != theirs:
+                    break
+                shared += 1
+            if shared > best_shared:
+                best, best_shared = info, shared
+        return best
+
+    def blame(self, error: Exception) -> PluginInfo | None:
+        """The plugin whose code raised ``error``: the owner of the innermost frame of its
+        traceback that belongs to a plugin (``None`` if none does)."""
+        frames = traceback.extract_tb(error.__traceback__)
+        for frame in reversed(frames):
+            module = _module_of(frame.filename)
+            info = self.owner(module) if module else None
+            if info is not None:
+                return info
+        return None
+
+    @contextlib.contextmanager
+    def naming_failures(self) -> Iterator[None]:
+        """Re-raise an exception that plugin code raises inside as a :class:`PluginRunError`
+        naming the plugin and its distribution; tttkit's own errors, and failures outside every
+        plugin, pass unchanged."""
+        try:
+            yield
+        except OWN_ERRORS:
+            raise
+        except Exception as exc:
+            owner = self.blame(exc)
+            if owner is None:
+                raise
+            raise PluginRunError(
+                f"plugin {owner.name!r} from distribution {owner.distribution!r} failed during "
+                f"the run: {type(exc).__name__}: {exc}"
+            ) from exc
+
     # -- registries ---------------------------------------------------------------------------
 
     def registry(self, kind: str) -> Registry[Any]:
@@ -338,3 +405,11 @@ def reset() -> None:
     """Forget the process-wide host; the next :func:`get_host` loads afresh."""
     global _host
     _host = None
+
+
+def _module_of(filename: str) -> str | None:
+    """The dotted name of the loaded module whose file is ``filename``."""
+    for name, module in list(sys.modules.items()):
+        if getattr(module, "__file__", None) == filename:
+            return name
+    return None

@@ -151,3 +151,23 @@ def test_a_backbone_returning_the_wrong_size_is_named() -> None:
     with pytest.raises(PluginContractError, match="returned a fill of shape") as info:
         adapt(photo, holes, backbone=net, steps=1)
     assert "generate() must return an image of its input's size" in str(info.value)
+
+
+def test_a_backbone_returning_integers_is_named() -> None:
+    import torch
+
+    from tests.helpers import photo_and_mask, tiny_backbone
+    from tttkit.api import adapt
+    from tttkit.backbone import GeneratorOutput
+    from tttkit.errors import PluginContractError
+
+    net = tiny_backbone()
+    original = net.generate
+
+    def quantized(image, mask):  # type: ignore[no-untyped-def]
+        return GeneratorOutput(image=(original(image, mask).image * 255).to(torch.uint8))
+
+    net.generate = quantized  # type: ignore[method-assign]
+    photo, holes = photo_and_mask(64)
+    with pytest.raises(PluginContractError, match="dtype torch.uint8"):
+        adapt(photo, holes, backbone=net, steps=1)

@@ -124,3 +124,65 @@ def test_deriving_from_a_preset_object_inside_a_hook_works(
     result = CliRunner().invoke(app, ["strategies", "show", "mine", "--json"], env=ENV)
     assert result.exit_code == 0, result.stderr
     assert '"parent": "baseline"' in result.stdout
+
+
+CRASHING_FILLER = HEADER + (
+    "class Crash:\n"
+    "    def __call__(self, image, user_mask, context):\n"
+    "        return 1 / 0\n"
+    "@hookimpl\n"
+    "def tttkit_register_fillers(register):\n"
+    "    register('crashing-filler', Crash)\n"
+)
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
+def test_an_exception_in_plugin_code_during_a_run_names_the_plugin(
+    install_fake: Callable[[str, dict[str, str]], Path], tmp_path: Path, debug: bool
+) -> None:
+    from tests.helpers import photo_and_mask
+    from tttkit.io import write_image
+
+    site = install_fake("crash-dist", {"crashy": "tttkit_hostile_crashing_filler"})
+    write_module(site, "tttkit_hostile_crashing_filler", CRASHING_FILLER)
+    image, mask = photo_and_mask(64)
+    write_image(tmp_path / "photo.png", image)
+    write_image(tmp_path / "mask.png", mask.expand(3, -1, -1))
+    out = tmp_path / "out.png"
+    args = ["inpaint", str(tmp_path / "photo.png"), "--mask", str(tmp_path / "mask.png"),
+            "--out", str(out), "--filler", "crashing-filler", "--steps", "1",
+            "--device", "cpu"]  # fmt: skip
+    result = CliRunner().invoke(app, ["--debug", *args] if debug else args, env=ENV)
+    assert result.exit_code == 1, result.stderr
+    assert not out.exists()
+    last = result.stderr.strip().splitlines()[-1]
+    assert "plugin 'crashy' from distribution 'crash-dist'" in last and "ZeroDivisionError" in last
+    if debug:
+        assert "Traceback" in result.stderr and "tttkit_hostile_crashing_filler" in result.stderr
+    else:
+        assert "Traceback" not in result.stderr and "--debug" in last  # above it: the progress bar
+
+
+def test_the_library_raises_the_plugin_error_with_the_original_as_cause(
+    install_fake: Callable[[str, dict[str, str]], Path],
+) -> None:
+    from tests.helpers import photo_and_mask, tiny_backbone
+    from tttkit.api import adapt
+    from tttkit.errors import PluginRunError
+    from tttkit.plugins import PluginHost
+
+    site = install_fake("crash-dist", {"crashy": "tttkit_hostile_crashing_lib"})
+    write_module(site, "tttkit_hostile_crashing_lib", CRASHING_FILLER)
+    host = PluginHost().load()
+    image, mask = photo_and_mask(64)
+    with pytest.raises(PluginRunError, match="plugin 'crashy'") as info:
+        adapt(image, mask, backbone=tiny_backbone(), filler="crashing-filler", steps=1, host=host)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+
+
+def test_a_failure_outside_every_plugin_passes_unchanged() -> None:
+    from tttkit.plugins import PluginHost
+
+    host = PluginHost(autoload=False).load()
+    with pytest.raises(ZeroDivisionError), host.naming_failures():
+        1 / 0  # noqa: B018 — raised in the test module, which is no plugin

@@ -259,12 +259,15 @@ def run_ttt(
     """
     options = options or RunOptions()
     inputs = _Inputs(image, mask, ground_truth, perceptual, host or get_host())
-    probe = _run(backbone, inputs, spec, options, label)
-    selection = probe.selection
-    if selection is None or not _refits(spec, selection):
-        return probe
-    refit_spec = dataclasses.replace(spec, steps=selection.chosen_step, select="last", early_stop=0)
-    refit = _run(backbone, inputs, refit_spec, options, f"{label} (refit)")
+    with inputs.host.naming_failures():  # an exception in plugin code names the plugin
+        probe = _run(backbone, inputs, spec, options, label)
+        selection = probe.selection
+        if selection is None or not _refits(spec, selection):
+            return probe
+        refit_spec = dataclasses.replace(
+            spec, steps=selection.chosen_step, select="last", early_stop=0
+        )
+        refit = _run(backbone, inputs, refit_spec, options, f"{label} (refit)")
     return _refitted(probe, refit, spec)
 
 
@@ -358,15 +361,27 @@ def _unchanged(image: Tensor, spec: StrategySpec, seed: int) -> Result:
     )  # fmt: skip
 
 
-def _check_fill(net: Backbone, out: Tensor, images: Tensor) -> None:
-    """A backbone's completion must have its input's shape (the engine blends the two)."""
+def _check_fill(net: Backbone, out: Tensor, images: Tensor, host: PluginHost) -> None:
+    """What a backbone's ``generate`` hands the engine: a floating image of its input's shape
+    (the engine blends the two)."""
+    problem = None
     if out.shape != images.shape:
-        kind = type(net)
-        raise PluginContractError(
-            f"backbone {kind.__qualname__} (module {kind.__module__}) returned a fill of shape "
-            f"{tuple(out.shape)} for input of shape {tuple(images.shape)}: generate() must "
-            "return an image of its input's size"
+        problem = (
+            f"returned a fill of shape {tuple(out.shape)} for input of shape "
+            f"{tuple(images.shape)}: generate() must return an image of its input's size"
         )
+    elif not out.is_floating_point():
+        problem = f"returned a fill of dtype {out.dtype}: generate() must return floats in [0, 1]"
+    if problem is None:
+        return
+    kind = type(net)
+    owner = host.owner(kind.__module__)
+    origin = (
+        f"plugin {owner.name!r} from distribution {owner.distribution!r}"
+        if owner is not None
+        else f"module {kind.__module__}"
+    )
+    raise PluginContractError(f"backbone {kind.__qualname__} ({origin}) {problem}")
 
 
 class _Run:
@@ -391,6 +406,7 @@ class _Run:
         target: Tensor | None,
     ) -> None:
         self.spec, self.seed, self.device = spec, options.seed, torch.device(options.device)
+        self.host = host
         self.dtype = resolve_precision(options.precision, self.device)
         self.image, self.user_mask, self.target = image, user_mask, target
         self.perceptual, self.keep_outputs = perceptual, options.keep_outputs
@@ -460,8 +476,9 @@ class _Run:
         self.net.eval()
         with self._averaged(), torch.inference_mode(), autocast(self.device, self.dtype):
             images = self.image.expand(len(masks), -1, -1, -1)
-            out = self.net.generate(images, masks).image.float()
-        _check_fill(self.net, out, images)
+            fill = self.net.generate(images, masks).image
+        _check_fill(self.net, fill, images, self.host)
+        out = fill.float()
         self.net.train()
         completed = out * masks + self.image * (1 - masks)
         validation_fill = completed[1:].clone() if held_out else None

@@ -383,28 +383,36 @@ def _distribution_version(distribution: str) -> str | None:
 # -- the process-wide host ----------------------------------------------------------------------
 
 _host: PluginHost | None = None
+#: The settings the process-wide host loads under (:func:`configure`).
+_settings: dict[str, Any] = {}
 
 
 def get_host() -> PluginHost:
-    """The process-wide plugin host, loaded on first use."""
+    """The process-wide plugin host, loaded on first use (under :func:`configure`'s settings).
+
+    Raises:
+        PluginLoadError: a plugin failed to load (the next call tries again).
+    """
     global _host
     if _host is None:
-        _host = PluginHost().load()
+        _host = PluginHost(**_settings).load()
     return _host
 
 
-def configure(autoload: bool | None = None, blocked: Iterable[str] = ()) -> PluginHost:
-    """Replace the process-wide host with one loaded under these settings."""
-    global _host
-    _host = None
-    _host = PluginHost(autoload=autoload, blocked=blocked).load()
-    return _host
+def configure(
+    autoload: bool | None = None, blocked: Iterable[str] = (), *, load: bool = True
+) -> PluginHost | None:
+    """Replace the process-wide host with one under these settings: loaded now, or (with
+    ``load=False``, as the command line does so that ``--help`` loads nothing) on first use."""
+    global _host, _settings
+    _host, _settings = None, {"autoload": autoload, "blocked": tuple(blocked)}
+    return get_host() if load else None
 
 
 def reset() -> None:
-    """Forget the process-wide host; the next :func:`get_host` loads afresh."""
-    global _host
-    _host = None
+    """Forget the process-wide host and its settings; the next :func:`get_host` loads afresh."""
+    global _host, _settings
+    _host, _settings = None, {}
 
 
 def _module_of(filename: str) -> str | None:

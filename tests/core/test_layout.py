@@ -72,3 +72,18 @@ def test_the_command_line_starts_without_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "", f"importing the CLI loaded {done.stdout.strip()}"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["inpaint", "--help"], ["eval", "--help"]])
+def test_help_loads_no_plugin_and_no_torch(args: list[str]) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from tttkit.cli import app; "
+        f"sys.argv = ['tttkit', *{args!r}]\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules, file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Usage" in done.stdout and done.stderr.strip().splitlines()[-1] == "False"

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tttkit.cli._common import ENV_TRACEBACK, plugin_failure, set_debug
+from tttkit.cli._common import ENV_TRACEBACK, set_debug
 from tttkit.cli.eval_cmd import eval_command, masks_command, report_command
 from tttkit.cli.inpaint_cmd import inpaint_command
 from tttkit.cli.list_cmd import list_command
@@ -14,7 +14,7 @@ from tttkit.cli.plugins_cmd import plugins_command
 from tttkit.cli.pretrain_cmd import pretrain_command
 from tttkit.cli.strategies_cmd import app as strategies_app
 from tttkit.engine.allocator import tune_allocator
-from tttkit.plugins import PluginLoadError, configure
+from tttkit.plugins import configure
 
 app = typer.Typer(
     name="tttkit",
@@ -50,10 +50,9 @@ def options(
     set_debug(debug)
     # The CLI owns its process: let the allocator keep freed training memory (execution.py).
     tune_allocator()
-    try:
-        configure(autoload=not no_plugin_autoload, blocked=block_plugin or ())
-    except PluginLoadError as exc:
-        raise plugin_failure(exc) from None
+    # Plugins load when a command first needs them (not for --help); a broken one is reported
+    # by the command (user_errors).
+    configure(autoload=not no_plugin_autoload, blocked=block_plugin or (), load=False)
 
 
 app.command("inpaint")(inpaint_command)

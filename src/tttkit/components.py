@@ -158,6 +158,30 @@ class FreezingPolicy(Protocol):
         ...
 
 
+@runtime_checkable
+class ParameterAdapter(Protocol):
+    """A freezing policy that also decides what trains *inside* the groups it leaves trainable
+    (parameter-efficient finetuning: only norm affines, low-rank adapters…).
+
+    The engine calls :meth:`prepare` on its copy of the network after freezing the groups the
+    policy returned and before collecting the trainable parameters, and :meth:`finalize` on the
+    network it returns, after the chosen weights are loaded: whatever ``prepare`` added must be
+    folded back, so the returned network has the backbone's own structure.
+    """
+
+    def __call__(self, groups: Mapping[str, nn.Module]) -> set[str]:
+        """The names of the groups frozen whole, as a plain freezing policy."""
+        ...
+
+    def prepare(self, groups: Mapping[str, nn.Module]) -> None:
+        """Freeze or add parameters inside ``groups`` (the network's layer groups)."""
+        ...
+
+    def finalize(self, groups: Mapping[str, nn.Module]) -> None:
+        """Fold what :meth:`prepare` added into the network's own parameters."""
+        ...
+
+
 #: The registered finetuning-mask strategy that also simulates users' holes (thesis §4.1) for
 #: pretraining and evaluation, found by name so that the core imports no built-in plugin.
 FREE_FORM = "free-form"

@@ -89,7 +89,8 @@ class RunOptions:
     Attributes:
         seed: seeds every random choice; the same seed gives the same result.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when there is one).
-        precision: ``"auto"`` (bf16 autocast on a CUDA device with bf16, else fp32), ``"fp32"``
+        precision: ``"auto"`` (bf16 autocast where the device computes bf16 natively: a CUDA
+            device with bf16, a CPU with AVX512-BF16 or AMX; else fp32), ``"fp32"``
             or ``"bf16"`` (:mod:`tttkit.engine.execution`).
         channels_last: run the networks in channels-last memory layout (faster on some GPUs).
         show_progress: let interactive observers (the progress bar) draw.

@@ -61,6 +61,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "tttkit_strategies.fillers",
     "tttkit_strategies.augmentations",
     "tttkit_strategies.freezing",
+    "tttkit_strategies.efficient",
     "tttkit_strategies.ablations",
     "tttkit_strategies.defaults",
 )

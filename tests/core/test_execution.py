@@ -23,13 +23,63 @@ def _quick():
     return override(get_strategy("baseline"), steps=2, sets=["losses.perceptual=0"])
 
 
-def test_precision_choices_on_the_cpu() -> None:
+CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+flags\t\t: fpu sse2 avx2 avx512f {extra}
+processor\t: 1
+flags\t\t: fpu sse2 avx2 avx512f {extra}
+"""
+
+
+@pytest.fixture
+def cpu_with(monkeypatch: pytest.MonkeyPatch, tmp_path):  # type: ignore[no-untyped-def]
+    """Make tttkit read a /proc/cpuinfo with the given extra flags."""
+    from tttkit.engine import execution
+
+    def use(extra: str) -> None:
+        info = tmp_path / "cpuinfo"
+        info.write_text(CPUINFO.format(extra=extra))
+        monkeypatch.setattr(execution, "CPUINFO", info)
+        execution.cpu_has_native_bf16.cache_clear()
+
+    yield use
+    execution.cpu_has_native_bf16.cache_clear()
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tttkit.engine.execution import cpu_flags
+
+    info = tmp_path / "cpuinfo"
+    info.write_text(CPUINFO.format(extra="avx512_bf16"))
+    assert {"avx2", "avx512f", "avx512_bf16"} <= cpu_flags(info)
+    assert cpu_flags(tmp_path / "missing") == frozenset()  # not Linux, or unreadable: no flags
+
+
+@pytest.mark.parametrize(
+    ("extra", "auto"),
+    [("", None), ("avx512_bf16", torch.bfloat16), ("amx_bf16 amx_tile", torch.bfloat16)],
+    ids=["avx2-avx512", "avx512-bf16", "amx"],
+)
+def test_auto_precision_on_the_cpu_follows_native_bf16(cpu_with, extra, auto) -> None:  # type: ignore[no-untyped-def]
+    cpu_with(extra)
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) is None  # bf16 is no faster on CPUs without AMX
+    assert resolve_precision("auto", cpu) is auto  # bf16 only where it is native (fast)
     assert resolve_precision("fp32", cpu) is None
-    assert resolve_precision("bf16", cpu) is torch.bfloat16
+    assert resolve_precision("bf16", cpu) is torch.bfloat16  # asked for: always honoured
+
+
+def test_native_bf16_can_be_turned_off(cpu_with, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    cpu_with("avx512_bf16")
+    monkeypatch.setenv("TTTKIT_CPU_BF16", "0")
+    from tttkit.engine.execution import cpu_has_native_bf16
+
+    cpu_has_native_bf16.cache_clear()
+    assert resolve_precision("auto", torch.device("cpu")) is None
+
+
+def test_unknown_precision_names_the_option() -> None:
     with pytest.raises(InputError, match="--precision 'fp8'"):
-        resolve_precision("fp8", cpu)
+        resolve_precision("fp8", torch.device("cpu"))
 
 
 def test_bad_device_names_the_option() -> None:
@@ -39,8 +89,9 @@ def test_bad_device_names_the_option() -> None:
 
 def test_bf16_and_channels_last_runs_complete_the_image() -> None:
     image, mask = photo_and_mask()
-    plain = run_ttt(tiny_backbone(), image, mask, _quick(), RunOptions(seed=1))
-    layout = run_ttt(tiny_backbone(), image, mask, _quick(), RunOptions(seed=1, channels_last=True))
+    fp32 = RunOptions(seed=1, precision="fp32")
+    plain = run_ttt(tiny_backbone(), image, mask, _quick(), fp32)
+    layout = run_ttt(tiny_backbone(), image, mask, _quick(), fp32.replace(channels_last=True))
     # Same arithmetic in another memory layout: equal up to summation order.
     torch.testing.assert_close(layout.finetuned, plain.finetuned, atol=1e-4, rtol=0)
     half = run_ttt(tiny_backbone(), image, mask, _quick(), RunOptions(seed=1, precision="bf16"))

@@ -3,7 +3,8 @@ the engine or the options cannot change what tttkit computes without a test sayi
 
 The pinned hole pixels were made by this test with ``TTTKIT_REPIN=1`` (it then rewrites
 ``tests/data/pinned/demo_fills.npz`` and fails, so that a repin is always a visible decision).
-Three steps barely move an 8-bit fill, so what training changed is pinned as floats
+The runs are fp32 (`--precision auto` picks bf16 on CPUs with native bf16, which differs in the
+last bits). Three steps barely move an 8-bit fill, so what training changed is pinned as floats
 (finetuned − raw in the holes) and compared relatively. The tolerance allows the last-digit
 differences of another CPU's kernels (AVX2 vs AVX-512, thread count), far below what another
 seed produces (the test of the tolerance).
@@ -33,7 +34,9 @@ DELTA_TOLERANCE = 0.05
 
 def _fills(strategy: str, seed: int = 0) -> dict[str, np.ndarray]:
     image, mask = read_image(DEMO / "street.jpg"), read_mask(DEMO / "street_mask.png")
-    result = tttkit.adapt(image, mask, strategy=strategy, steps=STEPS, seed=seed, device="cpu")
+    result = tttkit.adapt(
+        image, mask, strategy=strategy, steps=STEPS, seed=seed, device="cpu", precision="fp32"
+    )
     holes = mask.expand_as(image) > 0.5
     raw = result.raw[holes]
     return {

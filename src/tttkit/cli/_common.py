@@ -116,7 +116,9 @@ OVERRIDE_OPTIONS: dict[str, Any] = {
 PrecisionOption = Annotated[
     str,
     typer.Option(
-        "--precision", help="auto (bf16 autocast on CUDA with bf16, else fp32), fp32, bf16."
+        "--precision",
+        help="auto (bf16 where the GPU or CPU computes it natively: AVX512-BF16/AMX; else "
+        "fp32), fp32, bf16.",
     ),
 ]
 DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]

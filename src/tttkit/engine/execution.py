@@ -7,7 +7,10 @@ What each one buys on which hardware is measured in ``docs/performance.md``.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -15,9 +18,41 @@ from torch import nn
 from tttkit.engine.allocator import tune_allocator as tune_allocator
 from tttkit.io import InputError
 
-#: ``--precision`` choices. ``auto``: bf16 autocast on a CUDA device that supports it, fp32
-#: elsewhere (CPUs without AVX512-BF16 run bf16 convolutions hundreds of times slower).
+#: ``--precision`` choices. ``auto``: bf16 autocast where the hardware computes in bf16 natively
+#: (a CUDA device that supports it, a CPU with AVX512-BF16 or AMX), fp32 elsewhere: CPUs without
+#: native bf16 run bf16 convolutions hundreds of times slower (``docs/performance.md``).
 PRECISIONS = ("auto", "fp32", "bf16")
+#: CPU flags (as Linux lists them in ``/proc/cpuinfo``) of native bf16 arithmetic.
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+#: Set to ``0`` to make ``--precision auto`` keep fp32 on a CPU with native bf16.
+ENV_CPU_BF16 = "TTTKIT_CPU_BF16"
+
+
+#: Where Linux describes the CPU (a documented interface, where torch's detection is private).
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_flags(cpuinfo: str | Path | None = None) -> frozenset[str]:
+    """The CPU's feature flags from ``cpuinfo`` (default :data:`CPUINFO`); empty where there is
+    no such file (not Linux) or it cannot be read."""
+    try:
+        text = Path(cpuinfo or CPUINFO).read_text(errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":  # the same on every core of the machines tttkit targets
+            return frozenset(value.split())
+    return frozenset()
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX), so bf16 autocast is
+    faster than fp32 on it; ``TTTKIT_CPU_BF16=0`` says no."""
+    if os.environ.get(ENV_CPU_BF16, "").strip() == "0":
+        return False
+    return bool(NATIVE_BF16_FLAGS & cpu_flags())
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -34,15 +69,25 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` on ``device`` (``None``: plain fp32)."""
+    """The autocast dtype for ``precision`` on ``device`` (``None``: plain fp32).
+
+    ``auto`` is bf16 where the device computes in bf16 natively (:func:`native_bf16`), else fp32.
+    """
     if precision not in PRECISIONS:
         raise InputError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
-    cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    if precision == "fp32" or (precision == "auto" and not cuda_bf16):
+    if precision == "fp32" or (precision == "auto" and not native_bf16(device)):
         return None
-    if device.type == "cuda" and not cuda_bf16:
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise InputError("--precision bf16: this CUDA device has no bf16 support (use fp32)")
     return torch.bfloat16
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bf16 natively: a CUDA device with bf16 support, or a CPU
+    with AVX512-BF16 or AMX (:func:`cpu_has_native_bf16`)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return device.type == "cpu" and cpu_has_native_bf16()
 
 
 @contextlib.contextmanager

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from tttkit.backbone import Backbone
-from tttkit.components import FillContext, MaskSamplingError
+from tttkit.components import FillContext, MaskSamplingError, ParameterAdapter
 from tttkit.config import StrategySpec
 from tttkit.engine.augment import AugmentPipeline
 from tttkit.engine.averaging import WeightAverage
@@ -181,6 +181,7 @@ class _Parts:
     mask_strategy: Callable[..., Tensor]
     filler: Callable[..., Tensor]
     pipeline: AugmentPipeline
+    freeze: Callable[..., set[str]]  # the freezing policy (perhaps a ParameterAdapter)
     frozen: set[str]
 
 
@@ -195,6 +196,7 @@ def _build_parts(spec: StrategySpec, net: Backbone, host: PluginHost) -> _Parts:
         mask_strategy=built["finetune_mask"],
         filler=built["filler"],
         pipeline=AugmentPipeline(spec.augment, augmentations.get),
+        freeze=built["freeze"],
         frozen=built["freeze"](net.layer_groups()),
     )
 
@@ -420,6 +422,8 @@ class _Run:
         groups = self.net.layer_groups()
         for name in self.parts.frozen:
             groups[name].requires_grad_(False)
+        if isinstance(self.parts.freeze, ParameterAdapter):  # trains part of the rest (LoRA…)
+            self.parts.freeze.prepare(groups)
         self.adversarial = spec.losses.adversarial > 0 and self.net.has_discriminator
         g_params = [p for p in self.net.generator.parameters() if p.requires_grad]
         d_params = (
@@ -565,6 +569,8 @@ class _Run:
                 and self.selector.chosen()[0] != self.evaluations[-1].step
             ):
                 self.net.generator.load_state_dict(self.chosen_weights)
+            if isinstance(self.parts.freeze, ParameterAdapter):  # the backbone's own structure
+                self.parts.freeze.finalize(self.net.layer_groups())
             network = self.net.eval()
         setup, total = self.seconds["setup"], self.seconds["total"]
         return Result(

@@ -36,6 +36,9 @@ class Conventions:
             (mirror without the edge pixel: ``c b | a b c | b a``), ``"symmetric"`` (mirror with
             it, NumPy's ``symmetric``: ``b a | a b c | c b``; LaMa's) or ``"replicate"``. A pad
             larger than the image falls back to ``"replicate"``.
+        trains_on_crops: the network is fully convolutional, with nothing tied to the input's
+            size (no global attention over a fixed grid, no position embedding), so finetuning
+            on crops smaller than the photo it then fills is sound (``StrategySpec.crop_size``).
     """
 
     value_range: tuple[float, float] = (-1.0, 1.0)
@@ -43,6 +46,7 @@ class Conventions:
     pad_multiple: int = 1
     working_size: int = 256
     pad_mode: str = "reflect"
+    trains_on_crops: bool = False
 
     def __post_init__(self) -> None:
         if self.pad_mode not in PAD_MODES:

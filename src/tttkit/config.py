@@ -223,6 +223,10 @@ class StrategySpec:
             held-out run only decides. Up to twice the training time.
         weight_average: decay of an exponential moving average of the finetuned weights
             (:mod:`tttkit.engine.averaging`); evaluations and the output use the average. 0: off.
+        crop_size: train on random ``crop_size``² crops of the photo instead of the whole
+            photo (cheaper steps for large backbones); filling the holes stays at full size.
+            Only for backbones whose conventions allow it (``Conventions.trains_on_crops``:
+            fully convolutional networks). 0: whole views.
     """
 
     name: str
@@ -246,9 +250,11 @@ class StrategySpec:
     validation_copies: int = 1
     refit: bool = False
     weight_average: float = 0.0
+    crop_size: int = 0
 
     def __post_init__(self) -> None:
         for name in (
+            "crop_size",
             "steps",
             "batch_size",
             "eval_every",

@@ -417,6 +417,7 @@ class LaMa(Backbone):
             pad_multiple=2**n_downsampling,
             working_size=working_size,
             pad_mode="symmetric",  # LaMa pads with np.pad(mode="symmetric") (evaluation/data.py)
+            trains_on_crops=True,  # fully convolutional (FFC: global FFT, no fixed grid)
         )
         super().__init__(conventions, config)
         self.freeze_batchnorm = freeze_batchnorm

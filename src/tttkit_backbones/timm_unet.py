@@ -172,6 +172,7 @@ class TimmUNet(Backbone):
             hole_value=1,
             pad_multiple=max(reductions),
             working_size=working_size,
+            trains_on_crops=True,  # a CNN encoder and decoder: nothing tied to the input size
         )
         super().__init__(conventions, config)
         self.freeze_batchnorm = freeze_batchnorm

@@ -44,7 +44,7 @@ from tttkit.engine.self_validation import (
     validation_area,
     validation_score,
 )
-from tttkit.errors import PluginContractError
+from tttkit.errors import PluginContractError, SpecError
 from tttkit.events import RunInfo, StepRecord
 from tttkit.imageops import dilate
 from tttkit.io import InputError
@@ -386,6 +386,31 @@ def _check_fill(net: Backbone, out: Tensor, images: Tensor, host: PluginHost) ->
     raise PluginContractError(f"backbone {kind.__qualname__} ({origin}) {problem}")
 
 
+#: A training crop is redrawn (up to this many times) while less than this share of it is
+#: known context that a finetuning mask may hide.
+CROP_TRIES, CROP_MIN_FREE = 8, 0.25
+
+
+def crop_views(size: int, generator: torch.Generator, *views: Tensor) -> tuple[Tensor, ...]:
+    """The same random ``size``² window of each view in the batch, per view its own window,
+    for ``views`` ``(B, C, H, W)`` aligned (image, user mask, forbidden area; the last is what
+    a finetuning mask may not touch). A window is redrawn while less than
+    :data:`CROP_MIN_FREE` of it is free, so every crop has context to learn from."""
+    forbidden = views[-1]
+    batch, _, height, width = forbidden.shape
+    crops: list[list[Tensor]] = [[] for _ in views]
+    for index in range(batch):
+        for _ in range(CROP_TRIES):
+            top = int(torch.randint(height - size + 1, (1,), generator=generator))
+            left = int(torch.randint(width - size + 1, (1,), generator=generator))
+            window = (slice(top, top + size), slice(left, left + size))
+            if 1 - float(forbidden[index, :, window[0], window[1]].mean()) >= CROP_MIN_FREE:
+                break
+        for kept, view in zip(crops, views, strict=True):
+            kept.append(view[index, :, window[0], window[1]])
+    return tuple(torch.stack(kept) for kept in crops)
+
+
 class _Run:
     """One test-time-training run's state, built once: the network copy and its parts,
     optimizers, weight average, the held-out validation area and the selection of the output.
@@ -416,6 +441,12 @@ class _Run:
         self.generator = torch.Generator().manual_seed(self.seed)
         net = copy.deepcopy(backbone).to(self.device)
         self.net = to_memory_format(net, options.channels_last)
+        if spec.crop_size and not self.net.conventions.trains_on_crops:
+            raise SpecError(
+                f"strategy {spec.name!r} trains on {spec.crop_size}² crops (crop_size), but "
+                f"backbone {type(backbone).__name__} does not declare that it may "
+                "(Conventions.trains_on_crops: fully convolutional networks); set crop_size=0"
+            )
         if spec.reinitialize:
             _reinitialize(self.net)
         self.parts = _build_parts(spec, self.net, host)
@@ -610,10 +641,13 @@ def _train_step(
     images = image.expand(batch, -1, -1, -1)
     user_masks = user_mask.expand(batch, -1, -1, -1)
     filled = parts.filler(images, user_masks, FillContext(generator=generator, predict=predict))
-    if spec.augment.mask_follows_geometry:
-        finetune_masks = parts.mask_strategy(
-            user_masks, forbidden.expand(batch, -1, -1, -1), generator
+    forbidden = forbidden.expand(batch, -1, -1, -1)
+    if 0 < spec.crop_size < min(image.shape[-2:]):  # cheaper views: train on crops
+        filled, user_masks, forbidden = crop_views(
+            spec.crop_size, generator, filled, user_masks, forbidden
         )
+    if spec.augment.mask_follows_geometry:
+        finetune_masks = parts.mask_strategy(user_masks, forbidden, generator)
         views = parts.pipeline.apply_batch(filled, user_masks, finetune_masks, generator)
         finetune_masks = views.finetune_mask
     else:

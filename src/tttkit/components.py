@@ -166,19 +166,21 @@ class ParameterAdapter(Protocol):
     The engine calls :meth:`prepare` on its copy of the network after freezing the groups the
     policy returned and before collecting the trainable parameters, and :meth:`finalize` on the
     network it returns, after the chosen weights are loaded: whatever ``prepare`` added must be
-    folded back, so the returned network has the backbone's own structure.
+    folded back, so the returned network has the backbone's own structure. A layer group may be
+    a view (a list made of the network's modules), so a module is replaced where the network
+    holds it, found from ``network``.
     """
 
     def __call__(self, groups: Mapping[str, nn.Module]) -> set[str]:
         """The names of the groups frozen whole, as a plain freezing policy."""
         ...
 
-    def prepare(self, groups: Mapping[str, nn.Module]) -> None:
-        """Freeze or add parameters inside ``groups`` (the network's layer groups)."""
+    def prepare(self, network: nn.Module, groups: Mapping[str, nn.Module]) -> None:
+        """Freeze or add parameters inside ``groups`` (``network``'s layer groups)."""
         ...
 
-    def finalize(self, groups: Mapping[str, nn.Module]) -> None:
-        """Fold what :meth:`prepare` added into the network's own parameters."""
+    def finalize(self, network: nn.Module) -> None:
+        """Fold what :meth:`prepare` added into ``network``'s own parameters."""
         ...
 
 

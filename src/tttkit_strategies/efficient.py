@@ -63,7 +63,7 @@ class NormOnly:
     def __call__(self, groups: Mapping[str, nn.Module]) -> set[str]:
         return set()  # nothing frozen whole; prepare() freezes inside the targets
 
-    def prepare(self, groups: Mapping[str, nn.Module]) -> None:
+    def prepare(self, network: nn.Module, groups: Mapping[str, nn.Module]) -> None:
         trainable = 0
         for group in _targets(groups, self.targets).values():
             for module in group.modules():
@@ -79,7 +79,7 @@ class NormOnly:
                 "parameters to train (try biases=true, or another freezing policy)"
             )
 
-    def finalize(self, groups: Mapping[str, nn.Module]) -> None:
+    def finalize(self, network: nn.Module) -> None:
         """Nothing was added."""
 
 
@@ -173,27 +173,31 @@ class LoRA:
     def __call__(self, groups: Mapping[str, nn.Module]) -> set[str]:
         return set()
 
-    def prepare(self, groups: Mapping[str, nn.Module]) -> None:
-        def adapt(module: nn.Module) -> nn.Module | None:
-            if _eligible(module) and module.out_channels >= self.min_channels:
-                return LoRAConv2d(module, min(self.rank, module.out_channels), self.alpha)
-            return None
-
-        added = 0
+    def prepare(self, network: nn.Module, groups: Mapping[str, nn.Module]) -> None:
+        chosen: set[int] = set()
         for group in _targets(groups, self.targets).values():
             group.requires_grad_(False)
-            if _eligible(group):  # a group that is itself one conv cannot swap in place
-                raise ValueError("lora: a layer group that is a bare Conv2d cannot be adapted")
-            added += _replace_children(group, adapt)
-        if added == 0:
+            chosen |= {
+                id(m) for m in group.modules()
+                if _eligible(m) and m.out_channels >= self.min_channels
+            }  # fmt: skip
+        if not chosen:
             raise ValueError(
                 f"lora: the target groups {list(self.targets)} have no plain Conv2d with at "
                 f"least {self.min_channels} output channels to adapt"
             )
+        # Replaced where the network holds them (a group may be a list made for naming).
+        _replace_children(
+            network,
+            lambda m: (
+                LoRAConv2d(m, min(self.rank, m.out_channels), self.alpha)
+                if id(m) in chosen
+                else None
+            ),
+        )
 
-    def finalize(self, groups: Mapping[str, nn.Module]) -> None:
-        for group in groups.values():
-            _replace_children(group, lambda m: m.merged() if isinstance(m, LoRAConv2d) else None)
+    def finalize(self, network: nn.Module) -> None:
+        _replace_children(network, lambda m: m.merged() if isinstance(m, LoRAConv2d) else None)
 
 
 @hookimpl

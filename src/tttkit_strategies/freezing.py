@@ -81,6 +81,24 @@ class FreezePartial(FreezeGroups):
         super().__init__(patterns)
 
 
+class TrainLastGroups:
+    """Train only the last ``k`` generator layer groups (the output end); the rest of the
+    generator is frozen, the discriminator untouched. Any backbone: groups in declared order.
+
+    The backward pass then stops at the first trainable group, so a step costs the forward
+    pass plus the backward of the last groups only.
+    """
+
+    def __init__(self, k: int = 2) -> None:
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        self.k = k
+
+    def __call__(self, groups: Mapping[str, nn.Module]) -> set[str]:
+        generator = [name for name in groups if name.startswith("generator.")]
+        return set(generator[: max(0, len(generator) - self.k)])
+
+
 @hookimpl
 def tttkit_register_freezing_policies(register) -> None:  # type: ignore[no-untyped-def]
     """The thesis's freezing policies and the general pattern-based one."""
@@ -89,3 +107,4 @@ def tttkit_register_freezing_policies(register) -> None:  # type: ignore[no-unty
     register("freeze-early", FreezeEarly)
     register("freeze-partial", FreezePartial)
     register("freeze-groups", FreezeGroups, description="freeze the layer groups matching patterns")
+    register("last-k", TrainLastGroups, description="train only the last k generator groups")

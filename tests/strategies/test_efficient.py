@@ -48,7 +48,7 @@ def test_lora_starts_at_the_pretrained_network_and_merges_to_the_adapter_network
     before = _fill(net, image, mask)
     policy = LoRA(rank=2)
     groups = net.layer_groups()
-    policy.prepare(groups)
+    policy.prepare(net, groups)
     adapters = [m for m in net.modules() if isinstance(m, LoRAConv2d)]
     assert adapters, "no convolution was adapted"
     torch.testing.assert_close(_fill(net, image, mask), before)  # B starts at zero
@@ -58,7 +58,7 @@ def test_lora_starts_at_the_pretrained_network_and_merges_to_the_adapter_network
             adapter.up.weight.normal_(0, 0.05, generator=generator)
     adapted = _fill(net, image, mask)
     assert (adapted - before).abs().max() > 1e-3
-    policy.finalize(net.layer_groups())
+    policy.finalize(net)
     assert not any(isinstance(m, LoRAConv2d) for m in net.modules())
     assert net.state_dict().keys() == tiny_backbone().state_dict().keys()  # its own structure
     torch.testing.assert_close(_fill(net, image, mask), adapted, atol=1e-5, rtol=1e-4)
@@ -67,7 +67,7 @@ def test_lora_starts_at_the_pretrained_network_and_merges_to_the_adapter_network
 def test_only_the_adapters_train_and_frozen_weights_get_no_gradient() -> None:
     image, mask = photo_and_mask(64)
     net = tiny_backbone()
-    LoRA(rank=2).prepare(net.layer_groups())
+    LoRA(rank=2).prepare(net, net.layer_groups())
     trainable = _trainable(net.generator)
     assert trainable and all(".down." in n or ".up." in n for n in trainable)
     net.train()
@@ -79,7 +79,7 @@ def test_only_the_adapters_train_and_frozen_weights_get_no_gradient() -> None:
 
 def test_norm_only_trains_only_normalization_affines() -> None:
     net = tiny_backbone()
-    NormOnly().prepare(net.layer_groups())
+    NormOnly().prepare(net, net.layer_groups())
     trainable = _trainable(net.generator)
     norms = {
         f"{name}.{p}" for name, module in net.generator.named_modules()
@@ -88,13 +88,14 @@ def test_norm_only_trains_only_normalization_affines() -> None:
     }  # fmt: skip
     assert trainable == norms and trainable
     with_biases = tiny_backbone()
-    NormOnly(biases=True).prepare(with_biases.layer_groups())
+    NormOnly(biases=True).prepare(with_biases, with_biases.layer_groups())
     assert _trainable(with_biases.generator) > trainable
 
 
 def test_a_target_that_matches_nothing_is_an_error_naming_the_groups() -> None:
+    net = tiny_backbone()
     with pytest.raises(ValueError, match="generator.encoder"):
-        LoRA(targets=("decoder.*",)).prepare(tiny_backbone().layer_groups())
+        LoRA(targets=("decoder.*",)).prepare(net, net.layer_groups())
 
 
 def _convolution_backwards(net, image, mask) -> int:  # type: ignore[no-untyped-def]
@@ -137,3 +138,35 @@ def test_a_run_returns_the_backbones_own_structure_making_the_returned_fill(poli
     refill = _fill(network, image, mask)[0]
     torch.testing.assert_close(refill[holes], result.finetuned[holes], atol=2e-4, rtol=1e-3)
     assert not torch.equal(result.finetuned, result.raw)  # it did train
+
+
+def test_lora_adapts_the_network_where_groups_are_views_of_its_modules() -> None:
+    """LaMa's groups are lists made of its Sequential's modules: the adapters must go into the
+    network itself, and merge back into it."""
+    import tttkit
+
+    torch.manual_seed(0)
+    net = tttkit.registry("backbones").get("lama")(ngf=8, n_blocks=1, max_features=32)
+    image, mask = photo_and_mask(32)
+    policy = LoRA(rank=2)
+    policy.prepare(net, net.layer_groups())
+    adapters = [m for m in net.modules() if isinstance(m, LoRAConv2d)]
+    assert adapters
+    with torch.no_grad():
+        for adapter in adapters:
+            adapter.up.weight.normal_(0, 0.05)
+    adapted = _fill(net, image, mask)
+    policy.finalize(net)
+    assert not any(isinstance(m, LoRAConv2d) for m in net.modules())
+    torch.testing.assert_close(_fill(net, image, mask), adapted, atol=1e-4, rtol=1e-3)
+
+
+def test_last_k_trains_only_the_last_generator_groups() -> None:
+    from tttkit_strategies.freezing import TrainLastGroups
+
+    groups = tiny_backbone().layer_groups()
+    generator_groups = [g for g in groups if g.startswith("generator.")]
+    frozen = TrainLastGroups(k=2)(groups)
+    assert frozen == set(generator_groups[:-2])  # the discriminator is not a generator group
+    with pytest.raises(ValueError, match="k"):
+        TrainLastGroups(k=0)

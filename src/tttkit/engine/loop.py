@@ -454,7 +454,7 @@ class _Run:
         for name in self.parts.frozen:
             groups[name].requires_grad_(False)
         if isinstance(self.parts.freeze, ParameterAdapter):  # trains part of the rest (LoRA…)
-            self.parts.freeze.prepare(groups)
+            self.parts.freeze.prepare(self.net, groups)
         self.adversarial = spec.losses.adversarial > 0 and self.net.has_discriminator
         g_params = [p for p in self.net.generator.parameters() if p.requires_grad]
         d_params = (
@@ -601,7 +601,7 @@ class _Run:
             ):
                 self.net.generator.load_state_dict(self.chosen_weights)
             if isinstance(self.parts.freeze, ParameterAdapter):  # the backbone's own structure
-                self.parts.freeze.finalize(self.net.layer_groups())
+                self.parts.freeze.finalize(self.net)
             network = self.net.eval()
         setup, total = self.seconds["setup"], self.seconds["total"]
         return Result(

@@ -450,6 +450,7 @@ def test_same_seed_same_output_different_seed_different(name: str) -> None:
     assert not all(outputs_equal(outs[0], o) for o in outs[1:])
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("name", sorted(GEOMETRIC | INTENSITY))
 def test_cuda_tensors_with_cpu_generator_match_cpu(name: str) -> None:

@@ -170,3 +170,15 @@ def test_last_k_trains_only_the_last_generator_groups() -> None:
     assert frozen == set(generator_groups[:-2])  # the discriminator is not a generator group
     with pytest.raises(ValueError, match="k"):
         TrainLastGroups(k=0)
+
+
+def test_the_command_line_lists_the_parameter_efficient_policies() -> None:
+    from typer.testing import CliRunner
+
+    from tttkit.cli import app
+
+    result = CliRunner().invoke(app, ["list", "freezing-policies", "--json"])
+    assert result.exit_code == 0, result.stderr
+    listed = result.stdout
+    for name in ("norm-only", "lora", "last-k"):
+        assert f'"{name}"' in listed

@@ -11,6 +11,10 @@ evaluation step of every image) and prints tables, plus JSON with ``--json``.
     # several pairs of runs (one per seed) are pooled
     python benchmarks/ttt_study.py selection --fixed LAST_S0 LAST_S1 --best BEST_S0 BEST_S1
 
+    # options side by side (e.g. freezing policies), each pooled over its runs (mask and
+    # training seeds): mean gain with a 95% interval, PSNR, share worse than raw, s/step
+    python benchmarks/ttt_study.py options --option full RUN… --option lora RUN…
+
 Improvement of an image is ``(raw − output) / raw`` of its hole L1; "mean improvement" is the
 mean of that over images, and "L1-mean improvement" compares the means of hole L1 instead.
 """
@@ -131,6 +135,49 @@ def selection(
     return {"images": images, "fixed_step": fixed_step, "summary": summary}
 
 
+#: Two-sided 95% quantiles of Student's t by degrees of freedom (beyond: the normal 1.96).
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
+       10: 2.23, 12: 2.18, 15: 2.13, 20: 2.09, 25: 2.06, 30: 2.04, 40: 2.02, 60: 2.00}  # fmt: skip
+
+
+def mean_interval(values: list[float]) -> tuple[float, float, float]:
+    """Mean and its 95% t-interval (photo-runs treated as independent)."""
+    mean = statistics.mean(values)
+    if len(values) < 2:
+        return mean, mean, mean
+    dof = len(values) - 1
+    t = next((T95[k] for k in sorted(T95) if k >= dof), 1.96)
+    half = t * statistics.stdev(values) / len(values) ** 0.5
+    return mean, mean - half, mean + half
+
+
+def options(groups: dict[str, list[Path]], strategy: str) -> dict[str, Any]:
+    """Each option's returned outputs against the raw network, pooled over its runs."""
+    summary = {}
+    for name, runs in groups.items():
+        gains, psnr_gains, worse, raw_l1, out_l1, per_step = [], [], 0, [], [], []
+        for run in runs:
+            for row in load_rows(run, strategy).values():
+                step = returned_step(row)
+                raw, out = at_step(row, 0), at_step(row, step)
+                gains.append((raw - out) / raw)
+                psnr_gains.append(at_step(row, step, "psnr") - at_step(row, 0, "psnr"))
+                worse += out > raw
+                raw_l1.append(raw)
+                out_l1.append(out)
+                per_step.append(row["seconds"] / max(1, step))
+        mean, low, high = mean_interval(gains)
+        summary[name] = {
+            "photo_runs": len(gains), "runs": len(runs),
+            "mean_gain": mean, "gain_interval": [low, high],
+            "psnr_gain_db": statistics.mean(psnr_gains),
+            "worse_than_raw": worse / len(gains), "worse_count": worse,
+            "raw_l1_hole": statistics.mean(raw_l1), "l1_hole": statistics.mean(out_l1),
+            "seconds_per_step": statistics.mean(per_step),
+        }  # fmt: skip
+    return summary
+
+
 def validated_steps(record: dict[str, Any]) -> int:
     """How many steps a best run trained before choosing (its validation curve's last step)."""
     selection = record.get("selection") or {}
@@ -152,7 +199,12 @@ def main() -> None:
         "--refit-from-fixed", action="store_true",
         help="best runs made without refit: take the refit's output from the fixed run",
     )  # fmt: skip
-    for p in (c, s):
+    o = sub.add_parser("options")
+    o.add_argument(
+        "--option", nargs="+", action="append", required=True, metavar=("NAME", "RUN"),
+        help="an option's name, then its runs (repeat per option)",
+    )  # fmt: skip
+    for p in (c, s, o):
         p.add_argument("--strategy", default="default")
         p.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -168,6 +220,19 @@ def main() -> None:
             )
         for name, value in report["references"].items():
             print(f"reference {name}: hole L1 {value:.4f}")
+    elif args.command == "options":
+        groups = {item[0]: [Path(p) for p in item[1:]] for item in args.option}
+        report = options(groups, args.strategy)
+        print(f"{'option':<16}{'photo-runs':>11}{'hole-L1 gain (95% CI)':>26}{'PSNR dB':>9}"
+              f"{'worse':>11}{'L1 raw→out':>17}{'s/step':>8}")  # fmt: skip
+        for name, r in report.items():
+            low, high = r["gain_interval"]
+            print(
+                f"{name:<16}{r['photo_runs']:>11}"
+                f"{r['mean_gain']:>+9.2%} ({low:>+6.2%} … {high:>+6.2%})"
+                f"{r['psnr_gain_db']:>+9.3f}{r['worse_count']:>5} ({r['worse_than_raw']:>3.0%})"
+                f"   {r['raw_l1_hole']:.4f}→{r['l1_hole']:.4f}{r['seconds_per_step']:>8.2f}"
+            )
     else:
         report = selection(
             args.fixed, args.best, args.strategy, args.fixed_step, args.refit_from_fixed

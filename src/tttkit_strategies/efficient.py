@@ -139,7 +139,7 @@ def _replace_children(root: nn.Module, swap: Callable[[nn.Module], nn.Module | N
         if new is not None:
             setattr(root, name, new)
             count += 1
-        else:
+        elif not isinstance(child, LoRAConv2d):  # a shared module met again: adapted once
             count += _replace_children(child, swap)
     return count
 

@@ -154,6 +154,7 @@ def test_generator_pads_odd_images_to_a_multiple_of_eight() -> None:
         "pad_multiple": 8,
         "working_size": 256,
         "pad_mode": "symmetric",
+        "trains_on_crops": True,
     }
     image, mask = torch.rand(1, 3, 61, 67), torch.zeros(1, 1, 61, 67)
     mask[..., 20:40, 10:30] = 1

@@ -64,6 +64,7 @@ def test_list_backbones_reports_parameter_counts_and_conventions() -> None:
             "pad_multiple",
             "working_size",
             "pad_mode",
+            "trains_on_crops",
         }
 
 

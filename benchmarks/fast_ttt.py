@@ -33,24 +33,33 @@ BACKBONES = ("attention-net-compact", "attention-net", "lama", "timm-unet")
 PHOTO_STEPS, EVAL_EVERY = 60, 10  # the default strategy's
 
 
+def demo_at(size: int):  # type: ignore[no-untyped-def]
+    """The bundled demo photo and its mask, resized to ``size``² (the backbone's working size)."""
+    import torch.nn.functional as F
+
+    import tttkit
+    from tttkit.io import read_image, read_mask
+
+    demo = Path(tttkit.__file__).parent / "data" / "demo"
+    image = F.interpolate(read_image(demo / "street.jpg")[None], size=(size, size), mode="area")
+    mask = F.interpolate(read_mask(demo / "street_mask.png")[None], size=(size, size))
+    return image[0], mask[0]
+
+
 def worker(args: argparse.Namespace) -> dict:
     """One configuration, in this (fresh) process."""
     import torch
-    import torch.nn.functional as F
 
     import tttkit
     from tttkit.engine import run_ttt
     from tttkit.engine.execution import tune_allocator
-    from tttkit.io import read_image, read_mask
     from tttkit.options import RunOptions
 
     tune_allocator()
     torch.manual_seed(0)
     net = tttkit.registry("backbones").get(args.worker)()
     size = net.conventions.working_size
-    demo = Path(tttkit.__file__).parent / "data" / "demo"
-    image = F.interpolate(read_image(demo / "street.jpg")[None], size=(size, size), mode="area")[0]
-    mask = F.interpolate(read_mask(demo / "street_mask.png")[None], size=(size, size))[0]
+    image, mask = demo_at(size)
     sets = [f"eval_every={args.steps}", f"batch_size={args.batch}", f"crop_size={args.crop}"]
     spec = tttkit.override(
         tttkit.get_strategy("default"), steps=args.steps, freeze=args.policy, sets=sets

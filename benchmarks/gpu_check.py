@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fast_ttt import demo_at  # noqa: E402
 
 #: (label, backbone, strategy overrides as --set assignments, steps)
 RUNS = (
@@ -52,20 +54,16 @@ def cuda_tests() -> dict:
 
 def photo_run(label: str, backbone: str, sets: list[str], steps: int) -> dict:
     import torch
-    import torch.nn.functional as F
 
     import tttkit
     from tttkit.engine import run_ttt
     from tttkit.engine.execution import resolve_precision
-    from tttkit.io import read_image, read_mask
     from tttkit.options import RunOptions
 
     torch.manual_seed(0)
     net = tttkit.registry("backbones").get(backbone)()
     size = net.conventions.working_size
-    demo = ROOT / "src" / "tttkit" / "data" / "demo"
-    image = F.interpolate(read_image(demo / "street.jpg")[None], size=(size, size), mode="area")[0]
-    mask = F.interpolate(read_mask(demo / "street_mask.png")[None], size=(size, size))[0]
+    image, mask = demo_at(size)
     spec = tttkit.override(tttkit.get_strategy("default"), steps=steps, sets=sets)
     options = RunOptions(device="cuda")
     run_ttt(net, image, mask, tttkit.override(spec, steps=2), options)  # warm-up: kernels

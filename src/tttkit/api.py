@@ -274,9 +274,9 @@ def _run_options(given: RunOptions | None, keywords: RunOptions) -> RunOptions:
     """``options=`` or the keywords, not both (a keyword would silently lose to the other)."""
     if given is None:
         return keywords
-    if keywords != RunOptions():
-        default = RunOptions()
-        changed = [k for k in default.names() if getattr(keywords, k) != getattr(default, k)]
+    default = RunOptions()
+    changed = [k for k in default.names() if getattr(keywords, k) != getattr(default, k)]
+    if changed:
         raise TypeError(
             f"adapt() got options= and also {', '.join(changed)}: give one or the other"
         )

@@ -236,8 +236,9 @@ class PluginHost:
         """The plugin whose code raised ``error``: the owner of the innermost frame of its
         traceback that belongs to a plugin (``None`` if none does)."""
         frames = traceback.extract_tb(error.__traceback__)
+        modules = {getattr(m, "__file__", None): n for n, m in list(sys.modules.items())}
         for frame in reversed(frames):
-            module = _module_of(frame.filename)
+            module = modules.get(frame.filename)
             info = self.owner(module) if module else None
             if info is not None:
                 return info
@@ -257,8 +258,7 @@ class PluginHost:
             if owner is None:
                 raise
             raise PluginRunError(
-                f"plugin {owner.name!r} from distribution {owner.distribution!r} failed during "
-                f"the run: {type(exc).__name__}: {exc}"
+                f"{self.describe(owner.name)} failed during the run: {type(exc).__name__}: {exc}"
             ) from exc
 
     # -- registries ---------------------------------------------------------------------------
@@ -273,7 +273,7 @@ class PluginHost:
         if self._registries is None:
             if self._building is not None:
                 raise PluginLoadError(
-                    f"{self._describe(self._building)} looked up the {kind} registry while "
+                    f"{self.describe(self._building)} looked up the {kind} registry while "
                     "registering (e.g. tttkit.get_strategy inside a registration hook): the "
                     "registries are not built yet. Derive from a preset object instead "
                     "(from tttkit_strategies.presets import BASELINE, or preset('baseline'))",
@@ -299,15 +299,15 @@ class PluginHost:
                     else f"{type(exc).__name__}: {exc}"
                 )
                 raise PluginLoadError(
-                    f"{self._describe(impl.plugin_name)} failed in {kind.hook}: {what}",
+                    f"{self.describe(impl.plugin_name)} failed in {kind.hook}: {what}",
                     plugin=impl.plugin_name,
                 ) from exc
             finally:
                 self._building = None
         return registry
 
-    def _describe(self, plugin: str) -> str:
-        """``plugin 'x' from distribution 'y'``, for messages."""
+    def describe(self, plugin: str) -> str:
+        """``plugin 'x' from distribution 'y'``, for messages naming a plugin."""
         info = self.plugins.get(plugin)
         where = f" from distribution {info.distribution!r}" if info is not None else ""
         return f"plugin {plugin!r}{where}"
@@ -414,11 +414,3 @@ def reset() -> None:
     """Forget the process-wide host and its settings; the next :func:`get_host` loads afresh."""
     global _host, _settings
     _host, _settings = None, {}
-
-
-def _module_of(filename: str) -> str | None:
-    """The dotted name of the loaded module whose file is ``filename``."""
-    for name, module in list(sys.modules.items()):
-        if getattr(module, "__file__", None) == filename:
-            return name
-    return None

@@ -131,17 +131,15 @@ def _eligible(module: nn.Module) -> bool:
     )
 
 
-def _replace_children(root: nn.Module, swap: Callable[[nn.Module], nn.Module | None]) -> int:
-    """Replace every descendant ``m`` for which ``swap(m)`` is not ``None``; returns how many."""
-    count = 0
+def _replace_children(root: nn.Module, swap: Callable[[nn.Module], nn.Module | None]) -> None:
+    """Replace every descendant ``m`` for which ``swap(m)`` is not ``None``, where its parent
+    holds it."""
     for name, child in list(root.named_children()):
         new = swap(child)
         if new is not None:
             setattr(root, name, new)
-            count += 1
         elif not isinstance(child, LoRAConv2d):  # a shared module met again: adapted once
-            count += _replace_children(child, swap)
-    return count
+            _replace_children(child, swap)
 
 
 class LoRA:

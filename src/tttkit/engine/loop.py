@@ -378,11 +378,7 @@ def _check_fill(net: Backbone, out: Tensor, images: Tensor, host: PluginHost) ->
         return
     kind = type(net)
     owner = host.owner(kind.__module__)
-    origin = (
-        f"plugin {owner.name!r} from distribution {owner.distribution!r}"
-        if owner is not None
-        else f"module {kind.__module__}"
-    )
+    origin = host.describe(owner.name) if owner is not None else f"module {kind.__module__}"
     raise PluginContractError(f"backbone {kind.__qualname__} ({origin}) {problem}")
 
 
@@ -392,9 +388,9 @@ CROP_TRIES, CROP_MIN_FREE = 8, 0.25
 
 
 def crop_views(size: int, generator: torch.Generator, *views: Tensor) -> tuple[Tensor, ...]:
-    """The same random ``size``² window of each view in the batch, per view its own window,
-    for ``views`` ``(B, C, H, W)`` aligned (image, user mask, forbidden area; the last is what
-    a finetuning mask may not touch). A window is redrawn while less than
+    """A random ``size``² crop per batch item, the same window in each of the aligned
+    ``views`` ``(B, C, H, W)`` (image, user mask, forbidden area; the last is what a
+    finetuning mask may not touch). A window is redrawn while less than
     :data:`CROP_MIN_FREE` of it is free, so every crop has context to learn from."""
     forbidden = views[-1]
     batch, _, height, width = forbidden.shape

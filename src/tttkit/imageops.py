@@ -59,14 +59,43 @@ def canny_edges(image: Tensor, sigma: float = DEFAULT_EDGE_SIGMA) -> Tensor:
     al. call it (their ``SIGMA: 1.5``). Not differentiable (thresholds), hence ``no_grad``.
     """
     size = gaussian_kernel_size(sigma)
+    # On the CPU, kornia's hysteresis (a 3×3 round per pixel of chain length, each with a
+    # device-wide "changed?" test) is most of the cost; one connected-components pass gives the
+    # same edges (tests/core/test_imageops.py checks them against kornia's).
+    track_on_cpu = image.device.type == "cpu"
     _, edges = canny(
         to_gray(image),
         low_threshold=CANNY_LOW,
         high_threshold=CANNY_HIGH,
         kernel_size=(size, size),
         sigma=(sigma, sigma),
+        hysteresis=not track_on_cpu,
     )
+    if track_on_cpu:
+        edges = track_edges(edges)
     return edges.to(image.dtype)
+
+
+def track_edges(edges: Tensor) -> Tensor:
+    """Canny's hysteresis on ``(B, 1, H, W)`` maps of weak (0.5) and strong (1) edge pixels.
+
+    Keeps every weak pixel joined to a strong one through a chain of 8-neighbours: the pixels of
+    each 8-connected component of weak ∪ strong that holds a strong pixel. This is the fixed
+    point kornia's ``canny(hysteresis=True)`` reaches by repeated rounds, found in one pass.
+    Returns 0/1 in ``edges``' dtype.
+    """
+    import cv2
+    import numpy as np
+
+    maps = edges.detach().float().cpu().numpy()
+    tracked = np.zeros(maps.shape, dtype=np.float32)
+    for index, edge_map in enumerate(maps[:, 0]):
+        count, labels = cv2.connectedComponents((edge_map > 0).astype(np.uint8), connectivity=8)
+        keep = np.zeros(count, dtype=bool)
+        keep[labels[edge_map == 1]] = True
+        keep[0] = False  # the background component
+        tracked[index, 0] = keep[labels]
+    return torch.from_numpy(tracked).to(device=edges.device, dtype=edges.dtype)
 
 
 def dilate(mask: Tensor, radius: int) -> Tensor:

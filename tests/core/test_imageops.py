@@ -91,7 +91,9 @@ def test_canny_edges_equal_kornias_on_a_photo_like_image() -> None:
     width=st.integers(8, 40),
     noise=st.floats(0.0, 0.5),
 )
-def test_canny_edges_equal_kornias_on_any_image(seed: int, height: int, width: int, noise: float) -> None:
+def test_canny_edges_equal_kornias_on_any_image(
+    seed: int, height: int, width: int, noise: float
+) -> None:
     from tttkit.imageops import canny_edges
 
     generator = torch.Generator().manual_seed(seed)

@@ -36,9 +36,11 @@ from tttkit.errors import (
     PluginLoadError,
     PluginRunError,
     RegistryError,
+    RunCancelled,
     SpecError,
     UnknownNameError,
 )
+from tttkit.events import Progress
 from tttkit.options import Overrides, RunOptions
 from tttkit.plugins import KINDS, PluginHost, get_host, hookimpl
 from tttkit.plugins import configure as configure_plugins
@@ -132,9 +134,11 @@ __all__ = [
     "PluginHost",
     "PluginLoadError",
     "PluginRunError",
+    "Progress",
     "Registry",
     "RegistryError",
     "Result",
+    "RunCancelled",
     "RunOptions",
     "Selection",
     "SpecError",

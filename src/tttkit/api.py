@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from tttkit.engine.loop import (
     as_mask,
     run_ttt,
 )
+from tttkit.events import CancelSignal, ProgressCallback
 from tttkit.imageops import as_unit, to_dtype
 from tttkit.io import InputError, read_image, read_mask
 from tttkit.metrics import image_metrics
@@ -166,6 +167,8 @@ def adapt(
     show_progress: bool = False,
     keep_outputs: bool = False,
     region: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelSignal | None = None,
     **overrides: Any,
 ) -> Result:
     """Test-time train a backbone on one image and fill its holes.
@@ -196,6 +199,12 @@ def adapt(
         show_progress: draw the progress bar.
         keep_outputs: keep every evaluation step's completed image (plain runs only).
         region: deprecated name of ``windows``.
+        on_progress: called after the raw fill and after every finetuning step with a
+            :class:`tttkit.events.Progress` (step, loss, elapsed time, which window, and at
+            evaluation steps a preview of the current fill): for a program that shows the
+            run its own way (``show_progress`` draws the terminal's bar).
+        cancel: anything with ``is_set()`` (a ``threading.Event``), checked before every
+            step: once set, the run stops and raises :class:`tttkit.errors.RunCancelled`.
         **overrides: ``steps``, ``lr``, ``batch_size``, ``finetune_mask``, ``filler``,
             ``augment``, ``freeze``, ``select``, ``early_stop``, ``refit``, ``sets`` — as the CLI
             flags of the same names.
@@ -229,12 +238,13 @@ def adapt(
     run = run.replace(device=resolve_device(run.device))
     perceptual = _perceptual_network(spec, perceptual_weights, run.device)  # type: ignore[arg-type]
     plan, labels = plan_windows(mask, net.conventions.working_size, windows)
-    shared = _Shared(spec, net, run, perceptual, host)
+    shared = _Shared(spec, net, run, perceptual, host, on_progress, cancel)
     try:
         if len(plan) == 1 and plan[0].is_whole(*image.shape[-2:]):  # one plain run
             result = run_ttt(
                 net, as_unit(image), mask, spec, run, ground_truth=ground_truth,
-                perceptual=perceptual, label=label, host=host,
+                perceptual=perceptual, label=label, host=host, on_progress=on_progress,
+                cancel=cancel,
             )  # fmt: skip
             result.raw = to_dtype(result.raw, image.dtype)
             result.finetuned = to_dtype(result.finetuned, image.dtype)
@@ -292,6 +302,15 @@ class _Shared:
     run: RunOptions
     perceptual: nn.Module | None
     host: PluginHost
+    on_progress: ProgressCallback | None = None
+    cancel: CancelSignal | None = None
+
+    def window_progress(self, window: int, windows: int) -> ProgressCallback | None:
+        """The progress callback for one window's run: its reports name the window."""
+        callback = self.on_progress
+        if callback is None:
+            return None
+        return lambda progress: callback(replace(progress, window=window, windows=windows))
 
 
 def _run_windows(
@@ -313,7 +332,8 @@ def _run_windows(
             shared.spec, shared.run,
             ground_truth=None if ground_truth is None else to_network(ground_truth, window),
             perceptual=shared.perceptual, label=f"{label} window {index}/{len(windows)}",
-            host=shared.host,
+            host=shared.host, on_progress=shared.window_progress(index, len(windows)),
+            cancel=shared.cancel,
         )  # fmt: skip
         paste(raw, part.raw, responsible, window)
         paste(finetuned, part.finetuned, responsible, window)

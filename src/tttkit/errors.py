@@ -76,3 +76,15 @@ class PluginRunError(PluginContractError):
 
 class MaskSamplingError(RuntimeError):
     """No finetuning mask satisfying the strategy's constraints could be drawn."""
+
+
+class RunCancelled(Exception):
+    """The caller asked a run to stop (``adapt(cancel=…)``); nothing was returned or written.
+
+    Attributes:
+        step: the last finetuning step completed before the run stopped.
+    """
+
+    def __init__(self, step: int) -> None:
+        super().__init__(f"cancelled after step {step}")
+        self.step = step

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass
@@ -43,3 +43,43 @@ class StepRecord:
     lr: float
     seconds: float
     metrics: Mapping[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One moment of a run, as an ``on_progress`` callback of :func:`tttkit.adapt` sees it:
+    after the raw network's fill (step 0) and after every finetuning step.
+
+    Attributes:
+        label: the run's label (a photo done window by window names the window).
+        step: steps taken so far; 0 is the raw network's fill, before any training.
+        total_steps: steps planned for this run (a refit run plans its own).
+        loss: the total loss of the step just taken (``None`` at step 0).
+        seconds: wall time since this run started.
+        preview: at evaluation steps (step 0 included), ``(3, h, w)`` float in ``[0, 1]``: the
+            window the network works on with its holes filled by the current network, on
+            the CPU; ``None`` at other steps.
+        window: 1-based number of the window being completed.
+        windows: how many windows the photo is completed in (1 for a plain run).
+    """
+
+    label: str
+    step: int
+    total_steps: int
+    loss: float | None
+    seconds: float
+    preview: Any = None  # a torch.Tensor; typed loosely so this module needs no torch
+    window: int = 1
+    windows: int = 1
+
+
+class CancelSignal(Protocol):
+    """What ``adapt(cancel=…)`` takes: anything with ``is_set()``, e.g. a ``threading.Event``."""
+
+    def is_set(self) -> bool:
+        """Whether the run should stop before its next step."""
+        ...
+
+
+#: The type of an ``on_progress`` callback.
+ProgressCallback = Callable[[Progress], None]

@@ -44,8 +44,8 @@ from tttkit.engine.self_validation import (
     validation_area,
     validation_score,
 )
-from tttkit.errors import PluginContractError, SpecError
-from tttkit.events import RunInfo, StepRecord
+from tttkit.errors import PluginContractError, RunCancelled, SpecError
+from tttkit.events import CancelSignal, Progress, ProgressCallback, RunInfo, StepRecord
 from tttkit.imageops import dilate
 from tttkit.io import InputError
 from tttkit.metrics import image_metrics
@@ -234,6 +234,8 @@ def run_ttt(
     perceptual: nn.Module | None = None,
     label: str = "image",
     host: PluginHost | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelSignal | None = None,
 ) -> Result:
     """Run test-time training of ``backbone`` on one image and fill its holes.
 
@@ -251,6 +253,10 @@ def run_ttt(
         perceptual: the feature network for the perceptual loss (``None`` if its weight is 0).
         label: name of the run for observers.
         host: plugin host (default: the process-wide one).
+        on_progress: called with a :class:`tttkit.events.Progress` after the raw fill and
+            after every step, with a preview of the fill at evaluation steps.
+        cancel: checked before every step; once set, the run raises
+            :class:`tttkit.errors.RunCancelled`.
 
     With ``spec.refit``, a run that held out a validation area (``select="best"``, or
     ``early_stop``) only chooses how many steps to train — the best-scoring step, or the step at
@@ -260,7 +266,7 @@ def run_ttt(
     own evaluations; ``history`` and ``evaluations`` are the second run's.
     """
     options = options or RunOptions()
-    inputs = _Inputs(image, mask, ground_truth, perceptual, host or get_host())
+    inputs = _Inputs(image, mask, ground_truth, perceptual, host or get_host(), on_progress, cancel)
     with inputs.host.naming_failures():  # an exception in plugin code names the plugin
         probe = _run(backbone, inputs, spec, options, label)
         selection = probe.selection
@@ -288,6 +294,8 @@ class _Inputs:
     ground_truth: Tensor | None
     perceptual: nn.Module | None
     host: PluginHost
+    on_progress: ProgressCallback | None = None
+    cancel: CancelSignal | None = None
 
 
 def _refitted(probe: Result, refit: Result, spec: StrategySpec) -> Result:
@@ -325,6 +333,8 @@ def _run(
     run = _Run(backbone, image, user_mask, spec, options.replace(device=device), host=host,
                perceptual=inputs.perceptual, target=target)  # fmt: skip
     run.evaluate(0)
+    report = _Reporter(inputs.on_progress, label, spec.steps, started)
+    report(run, 0, None)
     info = RunInfo(label=label, strategy=spec.name, total_steps=spec.steps,
                    show_progress=options.show_progress)  # fmt: skip
     run.seconds["setup"] = time.perf_counter() - started
@@ -332,8 +342,11 @@ def _run(
     result: Result | None = None
     try:
         for step in range(1, spec.steps + 1):
+            if inputs.cancel is not None and inputs.cancel.is_set():
+                raise RunCancelled(step - 1)
             record = run.step(step)
             host.hook.tttkit_step_end(run=info, record=record)
+            report(run, step, record.losses.get("total"))
             if run.stopped(step):
                 break
         run.seconds["total"] = time.perf_counter() - started
@@ -341,6 +354,25 @@ def _run(
         return result
     finally:
         host.hook.tttkit_run_end(run=info, result=result)
+
+
+@dataclass(frozen=True)
+class _Reporter:
+    """Sends a run's :class:`Progress` to the caller's callback (if any)."""
+
+    callback: ProgressCallback | None
+    label: str
+    total_steps: int
+    started: float
+
+    def __call__(self, run: _Run, step: int, loss: float | None) -> None:
+        if self.callback is None:
+            return
+        evaluated = run.evaluations[-1].step == step
+        preview = run.latest_fill[0].detach().float().cpu() if evaluated else None
+        self.callback(Progress(label=self.label, step=step, total_steps=self.total_steps,
+                               loss=loss, seconds=time.perf_counter() - self.started,
+                               preview=preview))  # fmt: skip
 
 
 def _has_holes(user_mask: Tensor) -> bool:
@@ -474,6 +506,7 @@ class _Run:
         self.history: list[StepRecord] = []
         self.seconds: dict[str, float] = {}
         self._raw_fill: Tensor = image  # replaced by the step-0 fill (:meth:`evaluate`)
+        self.latest_fill: Tensor = image  # the last evaluation's completed image
         self.stopped_at: int | None = None
         self.diverged: tuple[int, float] | None = None  # (step, loss) once it is not finite
 
@@ -522,6 +555,7 @@ class _Run:
         metrics = (
             image_metrics(completed, self.target, self.user_mask) if self.target is not None else {}
         )
+        self.latest_fill = completed
         kept = completed[0].detach().cpu() if self.keep_outputs else None
         evaluation = Evaluation(step, metrics, kept)
         self.evaluations.append(evaluation)

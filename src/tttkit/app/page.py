@@ -1,0 +1,446 @@
+"""The app's page (Gradio): open a photo, paint the hole, run and watch, compare, keep.
+
+Gradio because it is how inpainting models are demonstrated (LaMa's, MAT's and most papers'
+demos): its image editor has the brush, eraser and size control a user expects, its queue
+shows a waiting user their place, and its test client and plain HTTP serve the tests. The
+page itself holds no logic: ``session.py`` does the work through the library's public API.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+import tttkit
+from tttkit.app.session import (
+    DEFAULT_MAX_PIXELS,
+    USER_ERRORS,
+    Outcome,
+    Photo,
+    RunRequest,
+    Workspace,
+    check_holes,
+    eta_seconds,
+    format_seconds,
+    hole_mask,
+    open_photo,
+    run_in_thread,
+    to_display,
+)
+from tttkit.errors import InputError
+from tttkit.options import DEFAULT_STRATEGY, Overrides
+
+#: Fonts the browser already has: the default theme would fetch web fonts from the internet.
+SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"]
+SYSTEM_MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "monospace"]
+
+#: The overrides under "Advanced" (steps has its own field).
+ADVANCED = tuple(name for name in Overrides.names() if name != "steps")
+
+
+@dataclass
+class AppConfig:
+    """What ``tttkit app`` was started with."""
+
+    backbone: str | None = None
+    weights: Path | None = None
+    device: str = "cpu"
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    workspace: Workspace = field(default_factory=Workspace)
+
+
+@dataclass
+class _Sessions:
+    """Per-browser-session cancel switches, keyed by the framework's session id."""
+
+    cancels: dict[str, threading.Event] = field(default_factory=dict)
+
+    def fresh(self, session: str) -> threading.Event:
+        event = threading.Event()
+        self.cancels[session] = event
+        return event
+
+    def cancel(self, session: str) -> bool:
+        event = self.cancels.get(session)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+
+def backbone_choices(config: AppConfig) -> list[tuple[str, str]]:
+    """Registered backbones the page can build: ``(label, name)``; one that ships no weights
+    says so (its runs need a weights file)."""
+    from tttkit.registry import REQUIRED
+
+    registry = tttkit.backbones()
+    choices = []
+    for name in registry.names():
+        entry = registry.entry(name)
+        if any(default == REQUIRED for default in entry.parameters().values()):
+            continue  # needs options (a file path…) the page does not ask for
+        bundled = entry.extra.get("weights")
+        ships = bundled is not None and Path(bundled).is_file()
+        choices.append((name if ships else f"{name} (needs a weights file)", name))
+    return choices
+
+
+def strategy_description(name: str) -> str:
+    """One line about a registered strategy."""
+    try:
+        spec = tttkit.get_strategy(name)
+    except USER_ERRORS as exc:
+        return f"⚠ {exc}"
+    return f"**{spec.name}** — {spec.description} ({spec.steps} steps)"
+
+
+def parse_overrides(values: dict[str, Any]) -> dict[str, Any]:
+    """The "Advanced" fields as :func:`tttkit.adapt` overrides; empty fields keep the
+    strategy's values. A value of the wrong type names its field."""
+    hints = typing.get_type_hints(Overrides)
+    out: dict[str, Any] = {}
+    for name, raw in values.items():
+        text = "" if raw is None else str(raw).strip()
+        if not text:
+            continue
+        if name == "sets":
+            out[name] = [line.strip() for line in text.splitlines() if line.strip()]
+            continue
+        kind = next(t for t in typing.get_args(hints[name]) if t is not type(None))
+        out[name] = _convert(name, text, kind)
+    return out
+
+
+def _convert(name: str, text: str, kind: type) -> Any:
+    label = name.replace("_", " ")
+    if kind is bool:
+        if text.lower() not in ("yes", "no", "true", "false"):
+            raise InputError(f"{label}: expected yes or no, got {text!r}")
+        return text.lower() in ("yes", "true")
+    try:
+        return kind(text)
+    except ValueError:
+        raise InputError(f"{label}: expected {kind.__name__}, got {text!r}") from None
+
+
+def status_html(
+    text: str, *, step: int = 0, total: int = 0, kind: str = "info", detail: str = ""
+) -> str:
+    """The run's status line: a progress bar while it runs, a message otherwise."""
+    bar = f'<progress id="ttt-progress" value="{step}" max="{total}"></progress>' if total else ""
+    extra = f'<div class="ttt-detail">{html.escape(detail)}</div>' if detail else ""
+    return (
+        f'<div class="ttt-status ttt-{kind}" data-kind="{kind}">{bar}'
+        f'<div class="ttt-text">{html.escape(text)}</div>{extra}</div>'
+    )
+
+
+def _editor_value(photo: Photo) -> dict[str, Any]:
+    return {"background": photo.display, "layers": [], "composite": photo.display}
+
+
+def _strokes(editor: dict[str, Any] | None) -> Any:
+    if not editor:
+        return None
+    layers = [layer for layer in (editor.get("layers") or []) if layer is not None]
+    if not layers:
+        return None
+    painted = layers[0]
+    for layer in layers[1:]:
+        painted = painted | layer if painted.shape == layer.shape else painted
+    return painted
+
+
+CSS = """
+.ttt-status progress { width: 100%; height: 1.2em; }
+.ttt-error .ttt-text { color: #b00020; font-weight: 600; }
+.ttt-done .ttt-text { color: #0a7a32; font-weight: 600; }
+"""
+
+
+def build_app(config: AppConfig | None = None) -> gr.Blocks:
+    """The page, ready for ``launch()`` (:func:`tttkit.app.serve` starts it)."""
+    config = config or AppConfig()
+    sessions = _Sessions()
+    choices = backbone_choices(config)
+    default_backbone = config.backbone or (
+        tttkit.get_strategy(DEFAULT_STRATEGY).backbone or choices[0][1]
+    )
+    strategies = sorted(tttkit.registry("strategies").names())
+
+    with gr.Blocks(title="tttkit — test-time training inpainting", analytics_enabled=False) as app:
+        photo_state = gr.State(None)
+        outcome_state = gr.State(None)
+        gr.Markdown(
+            "# tttkit: fill holes with test-time training\n"
+            "1. Open a photo. 2. Paint over what should go (white strokes; the eraser takes "
+            "strokes back). 3. **Run**: the network first fills the hole as it is (*raw*), then "
+            "finetunes itself on your photo and fills it again (*finetuned*). 4. Compare both "
+            "and download the one you prefer, at the photo's full resolution."
+        )
+        with gr.Row():
+            with gr.Column(scale=3):
+                photo_file = gr.File(
+                    label="Photo (any size; drop it here)", file_types=["image"],
+                    type="filepath", elem_id="photo-file",
+                )  # fmt: skip
+                editor = gr.ImageEditor(
+                    label="Paint the hole", type="numpy", image_mode="RGBA", sources=(),
+                    transforms=(), layers=False, elem_id="editor", height=560,
+                    brush=gr.Brush(colors=[("#ffffff", 0.85), ("#ff00aa", 0.7)],
+                                   default_size=24, color_mode="defaults"),
+                    eraser=gr.Eraser(default_size=24),
+                )  # fmt: skip
+                mask_file = gr.File(
+                    label="…or upload a mask (white = hole; added to the strokes)",
+                    file_types=["image"], type="filepath", elem_id="mask-file",
+                )  # fmt: skip
+            with gr.Column(scale=2):
+                backbone = gr.Dropdown(
+                    choices=choices, value=default_backbone, label="Backbone", elem_id="backbone"
+                )
+                weights = gr.File(
+                    label="Weights file (for a backbone that ships none)",
+                    file_types=[".safetensors", ".pt", ".pth"], type="filepath",
+                    elem_id="weights-file",
+                )  # fmt: skip
+                strategy = gr.Dropdown(
+                    choices=strategies, value=DEFAULT_STRATEGY, label="Strategy",
+                    elem_id="strategy",
+                )  # fmt: skip
+                strategy_info = gr.Markdown(strategy_description(DEFAULT_STRATEGY))
+                with gr.Row():
+                    steps = gr.Number(
+                        label="Steps", precision=0, minimum=1, maximum=5000,
+                        value=tttkit.get_strategy(DEFAULT_STRATEGY).steps, elem_id="steps",
+                    )  # fmt: skip
+                    seed = gr.Number(label="Seed", precision=0, value=0, elem_id="seed")
+                with gr.Accordion("Advanced (the command line's strategy flags)", open=False):
+                    advanced = [
+                        gr.Textbox(
+                            label=f"--{name.replace('_', '-')}",
+                            placeholder="the strategy's value"
+                            if name != "sets"
+                            else "field=value, one per line",
+                            lines=2 if name == "sets" else 1,
+                            elem_id=f"opt-{name}",
+                        )
+                        for name in ADVANCED
+                    ]
+                with gr.Row():
+                    run_button = gr.Button("Run", variant="primary", elem_id="run")
+                    cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel")
+                status = gr.HTML(status_html("Open a photo to begin."), elem_id="status")
+                preview = gr.Image(
+                    label="Current fill", interactive=False, elem_id="preview", height=260
+                )
+        with gr.Row():
+            compare = gr.ImageSlider(
+                label="Raw (left) · finetuned (right)", interactive=False, elem_id="compare"
+            )
+            with gr.Column():
+                scores = gr.Markdown(elem_id="scores")
+                keep = gr.Radio(
+                    choices=["finetuned", "raw"], value="finetuned", label="Keep",
+                    elem_id="keep",
+                )  # fmt: skip
+                download = gr.DownloadButton(
+                    "Download PNG", value=None, interactive=False, elem_id="download"
+                )
+
+        inputs = _Inputs(photo_state, editor, mask_file, backbone, weights, strategy, steps,
+                         seed, dict(zip(ADVANCED, advanced, strict=True)))  # fmt: skip
+        handlers = _Handlers(config, sessions, inputs)
+        photo_file.change(
+            handlers.load_photo, [photo_file], [editor, photo_state, status], queue=False
+        )
+        strategy.change(handlers.strategy_changed, [strategy], [strategy_info, steps], queue=False)
+        run_event = run_button.click(
+            handlers.run,
+            inputs.components(),
+            [status, preview, compare, scores, download, outcome_state],
+            concurrency_limit=1,
+            concurrency_id="ttt",
+            show_progress="minimal",
+        )
+        cancel_button.click(handlers.cancel, None, [status], queue=False, cancels=[run_event])
+        keep.change(handlers.choose, [keep, outcome_state, photo_state], [download], queue=False)
+
+    app.queue(default_concurrency_limit=1)
+    return app
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The page's fields a run reads."""
+
+    photo: Any
+    editor: Any
+    mask_file: Any
+    backbone: Any
+    weights: Any
+    strategy: Any
+    steps: Any
+    seed: Any
+    advanced: dict[str, Any]
+
+    def components(self) -> set[Any]:
+        """All of them, as a set: the handler receives one ``{component: value}`` dict."""
+        fixed = (self.photo, self.editor, self.mask_file, self.backbone, self.weights,
+                 self.strategy, self.steps, self.seed)  # fmt: skip
+        return {*fixed, *self.advanced.values()}
+
+
+#: What a run yields to the page: status, preview, comparison, scores, download, outcome.
+_Yield = tuple[Any, Any, Any, Any, Any, Any]
+
+
+@dataclass
+class _Handlers:
+    """The page's event handlers (one object per page, shared by its sessions)."""
+
+    config: AppConfig
+    sessions: _Sessions
+    inputs: _Inputs
+
+    def load_photo(self, path: str | None) -> tuple[Any, Photo | None, str]:
+        """A photo was opened: read it at full resolution, show its canvas copy."""
+        if path is None:
+            return None, None, status_html("Open a photo to begin.")
+        name = Path(path).name
+        try:
+            photo = open_photo(path, name, self.config.max_pixels)
+        except USER_ERRORS as exc:
+            return None, None, status_html(str(exc), kind="error")
+        height, width = photo.size
+        message = f"{name}: {width}×{height}. Paint the hole, then Run."
+        return _editor_value(photo), photo, status_html(message)
+
+    def strategy_changed(self, name: str) -> tuple[str, Any]:
+        """Show the strategy's description and preset its step count."""
+        try:
+            steps = tttkit.get_strategy(name).steps
+        except USER_ERRORS:
+            return strategy_description(name), gr.update()
+        return strategy_description(name), gr.update(value=steps)
+
+    def run(self, values: dict[Any, Any], request: gr.Request) -> Iterator[_Yield]:
+        """Check the fields, run in a worker thread, and stream its progress to the page."""
+        keep = gr.update()
+        session = request.session_hash or "anonymous"
+        cancel = self.sessions.fresh(session)
+        try:
+            run_request = self.request(values)
+        except USER_ERRORS as exc:
+            yield status_html(str(exc), kind="error"), keep, keep, keep, keep, None
+            return
+        folder = self.config.workspace.folder(session)  # the previous run's files go
+        yield (status_html("Waiting for the network…", kind="running"), None, None, "",
+               gr.update(value=None, interactive=False), None)  # fmt: skip
+        started = time.perf_counter()
+        for update in run_in_thread(run_request, cancel):
+            if update.progress is not None:
+                yield _progress_view(update.progress, started)
+            elif update.cancelled_at is not None:
+                text = f"Cancelled after step {update.cancelled_at}."
+                yield status_html(text, kind="cancelled"), keep, keep, keep, keep, None
+            elif update.error is not None:
+                yield status_html(update.error, kind="error"), keep, keep, keep, keep, None
+            elif update.outcome is not None:
+                outcome = update.outcome
+                path = self.config.workspace.write_fill(
+                    folder, outcome, "finetuned", run_request.photo.name
+                )
+                yield (
+                    status_html(_done_text(outcome), kind="done"),
+                    to_display(outcome.finetuned),
+                    (to_display(outcome.raw), to_display(outcome.finetuned)),
+                    _scores_text(outcome),
+                    gr.update(value=str(path), interactive=True),
+                    outcome,
+                )
+
+    def request(self, values: dict[Any, Any]) -> RunRequest:
+        """The run the page's fields ask for, checked before any work starts."""
+        fields, config = self.inputs, self.config
+        photo: Photo | None = values[fields.photo]
+        if photo is None:
+            raise InputError("no photo: open one first")
+        mask_path = values[fields.mask_file]
+        mask_name = Path(mask_path).name if mask_path else "mask"
+        holes = hole_mask(photo, _strokes(values[fields.editor]), mask_path, mask_name)
+        check_holes(holes)
+        overrides = parse_overrides({k: values[c] for k, c in fields.advanced.items()})
+        if values[fields.steps] is not None:
+            overrides["steps"] = int(values[fields.steps])
+        backbone = values[fields.backbone] or None
+        weights = values[fields.weights]
+        if weights is None and config.weights is not None and backbone == config.backbone:
+            weights = config.weights
+        return RunRequest(
+            photo=photo, holes=holes, backbone=backbone, weights=weights,
+            strategy=values[fields.strategy] or DEFAULT_STRATEGY,
+            seed=int(values[fields.seed] or 0), device=config.device, overrides=overrides,
+        )  # fmt: skip
+
+    def cancel(self, request: gr.Request) -> str:
+        """Stop this session's run before its next step (a waiting one leaves the queue)."""
+        stopped = self.sessions.cancel(request.session_hash or "anonymous")
+        text = "Cancelling: the run stops after its current step." if stopped else "No run."
+        return status_html(text, kind="cancelled")
+
+    def choose(
+        self, which: str, outcome: Outcome | None, photo: Photo | None, request: gr.Request
+    ) -> Any:
+        """The kept fill changed: write it as the PNG to download."""
+        if outcome is None or photo is None:
+            return gr.update(value=None, interactive=False)
+        folder = self.config.workspace.folder(request.session_hash or "anonymous")
+        path = self.config.workspace.write_fill(folder, outcome, which, photo.name)
+        return gr.update(value=str(path), interactive=True)
+
+
+def _progress_view(progress: Any, started: float) -> _Yield:
+    keep = gr.update()
+    done = (progress.window - 1) * progress.total_steps + progress.step
+    total = progress.windows * progress.total_steps
+    image = to_display(progress.preview) if progress.preview is not None else keep
+    status = status_html(_progress_text(progress, started), step=done, total=total, kind="running")
+    return status, image, keep, keep, keep, keep
+
+
+def _progress_text(progress: Any, started: float) -> str:
+    where = f"window {progress.window}/{progress.windows} · " if progress.windows > 1 else ""
+    loss = f" · loss {progress.loss:.4f}" if progress.loss is not None else ""
+    eta = format_seconds(eta_seconds(progress, started))
+    if progress.step == 0:
+        return f"{where}raw fill done; finetuning…"
+    return f"{where}step {progress.step}/{progress.total_steps}{loss} · ETA {eta}"
+
+
+def _done_text(outcome: Outcome) -> str:
+    chosen = (
+        f" (output of step {outcome.output_step})" if outcome.output_step != outcome.steps else ""
+    )
+    return f"Done: {outcome.steps} steps in {format_seconds(outcome.seconds)}{chosen}."
+
+
+def _scores_text(outcome: Outcome) -> str:
+    lines = [f"- {note}" for note in outcome.notices]
+    raw, finetuned = outcome.scores["raw"], outcome.scores["finetuned"]
+    if raw is not None and finetuned is not None:
+        better = "finetuned" if finetuned < raw else "raw"
+        lines.insert(0, f"Self-validation error (lower is better): raw **{raw:.4f}**, "
+                        f"finetuned **{finetuned:.4f}** → {better} looks better.")  # fmt: skip
+    else:
+        lines.insert(0, "This strategy scores no held-out area (select `best` under Advanced "
+                        "to get a self-validation score of each fill); judge by eye.")  # fmt: skip
+    return "\n".join(lines)

@@ -1,0 +1,308 @@
+"""What the app does, without the web framework: read an upload, make the hole mask from the
+painted strokes, run test-time training in a worker thread that reports progress and can be
+cancelled, and write the fill the user keeps.
+
+Everything here goes through the public library API (:func:`tttkit.adapt`, its
+``on_progress`` and ``cancel``, :mod:`tttkit.io`), so the page (``page.py``) only lays it out.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+import tttkit
+from tttkit.errors import (
+    InputError,
+    PluginContractError,
+    PluginLoadError,
+    RegistryError,
+    RunCancelled,
+    SpecError,
+)
+from tttkit.events import Progress
+from tttkit.io import read_image, read_mask, write_image
+
+#: The largest photo the app accepts, in pixels (``tttkit app --max-pixels``): a 48 MP phone
+#: photo fits; the file is refused from its header, before any decoding.
+DEFAULT_MAX_PIXELS = 50_000_000
+#: The largest upload, in megabytes (``tttkit app --max-upload-mb``).
+DEFAULT_MAX_UPLOAD_MB = 100
+#: The painting canvas shows the photo at most this many pixels on its longest side; the
+#: strokes are scaled back to the photo's full resolution.
+DISPLAY_SIDE = 1600
+#: A hole over this share of the photo leaves too little to learn from.
+MAX_HOLE_SHARE = 0.9
+
+#: Errors whose message is meant for the user as is (shown in the page; the server goes on).
+USER_ERRORS = (InputError, SpecError, RegistryError, PluginLoadError, PluginContractError)
+
+
+@dataclass(frozen=True)
+class Photo:
+    """An uploaded photo: full-resolution pixels, and the copy the canvas shows."""
+
+    name: str
+    pixels: Tensor  # (3, H, W) uint8
+    display: np.ndarray  # (h, w, 3) uint8, longest side ≤ DISPLAY_SIDE
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(height, width)`` at full resolution."""
+        return int(self.pixels.shape[-2]), int(self.pixels.shape[-1])
+
+
+def open_photo(path: str | Path, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
+    """Read an uploaded photo (any format Pillow reads, EXIF orientation applied) under the
+    pixel limit, and make its display copy. ``name`` is how messages call it (the browser's
+    file name, never the server path)."""
+    try:
+        pixels = read_image(path, max_pixels=max_pixels, dtype=torch.uint8)
+    except InputError as exc:
+        raise InputError(str(exc).replace(str(path), name)) from None
+    return Photo(name=name, pixels=pixels, display=_display_copy(pixels))
+
+
+def _display_copy(pixels: Tensor) -> np.ndarray:
+    height, width = pixels.shape[-2:]
+    scale = min(1.0, DISPLAY_SIDE / max(height, width))
+    image = pixels
+    if scale < 1.0:
+        size = (max(1, round(height * scale)), max(1, round(width * scale)))
+        image = (
+            torch.nn.functional.interpolate(pixels[None].float(), size=size, mode="area")[0]
+            .round()
+            .clamp(0, 255)
+            .to(torch.uint8)
+        )
+    return image.permute(1, 2, 0).contiguous().numpy()
+
+
+def hole_mask(
+    photo: Photo,
+    strokes: np.ndarray | None = None,
+    mask_file: str | Path | None = None,
+    mask_name: str = "mask",
+) -> Tensor:
+    """The holes at the photo's full resolution, ``(1, H, W)`` uint8 (1 = hole): the painted
+    strokes (any pixel a stroke touched, at the canvas's size, scaled up) united with an
+    uploaded mask file (white = hole; resized to the photo if its size differs)."""
+    height, width = photo.size
+    holes = torch.zeros(1, height, width, dtype=torch.uint8)
+    if strokes is not None and strokes.size:
+        painted = _painted(strokes)
+        if painted.any():
+            up = torch.nn.functional.interpolate(
+                torch.from_numpy(painted)[None, None].float(), size=(height, width), mode="nearest"
+            )[0]
+            holes |= (up > 0.5).to(torch.uint8)
+    if mask_file is not None:
+        try:
+            uploaded = read_mask(mask_file, max_pixels=max(height * width, DEFAULT_MAX_PIXELS))
+        except InputError as exc:
+            raise InputError(str(exc).replace(str(mask_file), mask_name)) from None
+        if tuple(uploaded.shape[-2:]) != (height, width):
+            uploaded = torch.nn.functional.interpolate(
+                uploaded[None], size=(height, width), mode="nearest"
+            )[0]
+        holes |= (uploaded > 0.5).to(torch.uint8)
+    return holes
+
+
+def _painted(strokes: np.ndarray) -> np.ndarray:
+    """Where a stroke layer has paint: alpha > 0 (RGBA), else any non-zero channel."""
+    if strokes.ndim == 3 and strokes.shape[-1] == 4:
+        return strokes[..., 3] > 0
+    if strokes.ndim == 3:
+        return strokes.any(axis=-1)
+    return strokes > 0
+
+
+def check_holes(holes: Tensor) -> None:
+    """Refuse a hole the run cannot use: none painted, or nearly the whole photo."""
+    share = float(holes.float().mean())
+    if share == 0.0:
+        raise InputError(
+            "no hole: paint over what should go (or upload a mask, white = hole), then run"
+        )
+    if share > MAX_HOLE_SHARE:
+        raise InputError(
+            f"the hole covers {share:.0%} of the photo: too little is left to learn from "
+            f"(at most {MAX_HOLE_SHARE:.0%}); paint a smaller hole"
+        )
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run as the page asks for it."""
+
+    photo: Photo
+    holes: Tensor
+    backbone: str | None = None
+    weights: str | Path | None = None
+    strategy: str = "default"
+    seed: int = 0
+    device: str = "cpu"
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """A finished run: both fills at full resolution, and what to show of them."""
+
+    raw: Tensor  # (3, H, W) uint8
+    finetuned: Tensor
+    output_step: int
+    steps: int
+    seconds: float
+    scores: dict[str, float | None]  # self-validation score (lower is better) of each fill
+    notices: list[str]
+
+    def fill(self, which: str) -> Tensor:
+        """``"raw"`` or ``"finetuned"``."""
+        return self.raw if which == "raw" else self.finetuned
+
+
+@dataclass(frozen=True)
+class Update:
+    """What the worker reports: progress, then exactly one of outcome, error or cancelled."""
+
+    progress: Progress | None = None
+    outcome: Outcome | None = None
+    error: str | None = None
+    cancelled_at: int | None = None
+
+
+#: One run at a time in this process: the CPU has no room for two, and a cancelled run's
+#: thread may still be finishing its last step when the next one starts.
+RUN_LOCK = threading.Lock()
+
+
+def run_in_thread(request: RunRequest, cancel: threading.Event) -> Iterator[Update]:
+    """Run ``request`` in a worker thread; yield its :class:`Update` s as they come.
+
+    The worker waits for :data:`RUN_LOCK`; setting ``cancel`` stops it before its next step.
+    The generator's ``close()`` (the page went away) also cancels the run.
+    """
+    updates: queue.Queue[Update] = queue.Queue()
+    worker = threading.Thread(
+        target=_work, args=(request, cancel, updates), name="tttkit-app-run", daemon=True
+    )
+    worker.start()
+    try:
+        while True:
+            update = updates.get()
+            yield update
+            if update.progress is None:
+                return
+    finally:
+        cancel.set()  # a no-op after a normal end; stops an abandoned run
+
+
+def _work(request: RunRequest, cancel: threading.Event, updates: queue.Queue[Update]) -> None:
+    with RUN_LOCK:
+        if cancel.is_set():
+            updates.put(Update(cancelled_at=0))
+            return
+        started = time.perf_counter()
+        try:
+            result = tttkit.adapt(
+                request.photo.pixels, request.holes, backbone=request.backbone,
+                weights=request.weights, strategy=request.strategy, seed=request.seed,
+                device=request.device, label=request.photo.name, cancel=cancel,
+                on_progress=lambda progress: updates.put(Update(progress=progress)),
+                **request.overrides,
+            )  # fmt: skip
+        except RunCancelled as exc:
+            updates.put(Update(cancelled_at=exc.step))
+            return
+        except USER_ERRORS as exc:
+            updates.put(Update(error=str(exc)))
+            return
+        except Exception as exc:
+            updates.put(Update(error=f"the run failed: {type(exc).__name__}: {exc}"))
+            return
+        updates.put(Update(outcome=_outcome(result, time.perf_counter() - started)))
+
+
+def _outcome(result: Any, seconds: float) -> Outcome:
+    scores: dict[str, float | None] = {"raw": None, "finetuned": None}
+    selection = result.selection
+    if selection is not None and selection.validation:
+        by_step = dict(selection.validation)
+        scores = {"raw": by_step.get(0), "finetuned": by_step.get(selection.chosen_step)}
+    return Outcome(
+        raw=result.raw, finetuned=result.finetuned, output_step=result.output_step,
+        steps=result.strategy.steps, seconds=seconds, scores=scores,
+        notices=list(result.notices),
+    )  # fmt: skip
+
+
+def eta_seconds(progress: Progress, started: float, now: float | None = None) -> float | None:
+    """Seconds left, from the pace so far (``None`` before the first step)."""
+    now = time.perf_counter() if now is None else now
+    done = (progress.window - 1) * progress.total_steps + progress.step
+    total = progress.windows * progress.total_steps
+    if progress.step == 0 or done == 0:
+        return None
+    return max(0.0, (now - started) / done * (total - done))
+
+
+def to_display(image: Tensor) -> np.ndarray:
+    """A ``(3, H, W)`` image (uint8 or float in [0, 1]) as an ``(H, W, 3)`` uint8 array,
+    shrunk to the canvas's size."""
+    if image.is_floating_point():
+        image = (image.clamp(0, 1) * 255).round().to(torch.uint8)
+    return _display_copy(image)
+
+
+class Workspace:
+    """The app's temporary files: one folder per browser session under one root, removed
+    when the session's next run starts and, all of them, when the app stops."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="tttkit-app-", dir=root))
+
+    def folder(self, session: str) -> Path:
+        """The session's folder, emptied (``session`` is the framework's random session id)."""
+        safe = "".join(c for c in session if c.isalnum())[:64] or "anonymous"
+        path = self.root / "sessions" / safe
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    def write_fill(self, folder: Path, outcome: Outcome, which: str, stem: str) -> Path:
+        """The kept fill as a PNG at the photo's full resolution."""
+        path = folder / f"{_safe_stem(stem)}_{which}.png"
+        write_image(path, outcome.fill(which))
+        return path
+
+    def close(self) -> None:
+        """Remove every file the app wrote."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _safe_stem(name: str) -> str:
+    stem = Path(name).stem
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)[:80]
+    return cleaned or "photo"
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``"1 min 05 s"``, ``"12 s"`` or ``"—"``."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    whole = round(seconds)
+    return f"{whole // 60} min {whole % 60:02d} s" if whole >= 60 else f"{whole} s"

@@ -1,0 +1,75 @@
+"""`tttkit app`: serve the paint-run-compare page (needs the ``app`` extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tttkit.cli._common import MaxPixelsOption, fail, stderr, stdout, user_errors
+from tttkit.errors import InputError
+
+
+@user_errors
+def app_command(
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address to serve on; anything but localhost is reachable from other machines.",
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 7860,
+    backbone: Annotated[
+        str | None, typer.Option("--backbone", help="Backbone preselected in the page.")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Checkpoint for that backbone.")
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "cpu",
+    share: Annotated[
+        bool,
+        typer.Option(
+            "--share",
+            help="Also open a public Gradio tunnel (off by default; it "
+            "sends the page through gradio.live).",
+        ),
+    ] = False,
+    max_pixels: MaxPixelsOption = None,
+    max_upload_mb: Annotated[
+        int, typer.Option("--max-upload-mb", help="Largest upload accepted, in MB.", min=1)
+    ] = 100,
+) -> None:
+    """Serve a local page: paint the hole over a photo, watch TTT, keep the better fill."""
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise fail("tttkit app needs the app extra: pip install 'tttkit[app]' (Gradio)") from None
+    from tttkit.app import ServeOptions, create, is_local, port_is_free
+    from tttkit.engine.execution import resolve_device
+
+    if weights is not None and not weights.is_file():
+        raise InputError(f"--weights {weights}: no such file")
+    resolve_device(device)  # an unknown device fails now, not at the first run
+    if backbone is not None:
+        import tttkit
+
+        tttkit.backbones().entry(backbone)  # an unknown name fails now, with suggestions
+    if not port_is_free(host, port):
+        raise InputError(f"--port {port}: already in use on {host} (choose another port)")
+    if not is_local(host):
+        stderr.print(f"[yellow]warning:[/] serving on {host}: other machines can reach the "
+                     "page and run jobs on this one")  # fmt: skip
+    options = ServeOptions(host=host, port=port, backbone=backbone, weights=weights,
+                           device=device, share=share, max_pixels=max_pixels,
+                           max_upload_mb=max_upload_mb)  # fmt: skip
+    app, launch, workspace = create(options)
+    stdout.print(f"tttkit app on [bold]http://{host}:{port}[/] (Ctrl-C stops it)")
+    try:
+        app.launch(quiet=True, **launch)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.close()
+        workspace.close()

@@ -176,7 +176,11 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
     )
     strategies = sorted(tttkit.registry("strategies").names())
 
-    with gr.Blocks(title="tttkit — test-time training inpainting", analytics_enabled=False) as app:
+    with gr.Blocks(
+        title="tttkit — test-time training inpainting",
+        analytics_enabled=False,
+        delete_cache=(600, 3600),  # previews older than an hour go, every 10 minutes
+    ) as app:
         photo_state = gr.State(None)
         outcome_state = gr.State(None)
         gr.Markdown(

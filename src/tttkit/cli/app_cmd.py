@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -65,6 +67,8 @@ def app_command(
                            device=device, share=share, max_pixels=max_pixels,
                            max_upload_mb=max_upload_mb)  # fmt: skip
     app, launch, workspace = create(options)
+    # A plain `kill` (SIGTERM) ends the app like Ctrl-C: the files it wrote are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     stdout.print(f"tttkit app on [bold]http://{host}:{port}[/] (Ctrl-C stops it)")
     try:
         app.launch(quiet=True, **launch)

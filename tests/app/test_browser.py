@@ -106,5 +106,6 @@ def test_paint_run_compare_and_download_in_a_browser(browser, served: Served, tm
     original = np.asarray(Image.open(photo).convert("RGB"))
     filled = np.asarray(Image.open(kept))
     assert Image.open(kept).format == "PNG" and filled.shape == original.shape
-    assert not np.array_equal(filled, original)  # the painted hole was filled
+    changed = (filled != original).any(axis=-1)
+    assert 0.005 < changed.mean() < 0.25  # the stroke's hole was filled, and nothing else
     assert outside == [], f"the page fetched from outside this machine: {outside}"

@@ -112,6 +112,7 @@ def test_cancel_stops_the_run_within_a_step_and_the_next_run_works(served: Serve
     job = client.submit(*_run_args(photo, strokes, steps=5000), api_name="/run")
     _wait_for_step(job)
     assert "Cancelling" in client.predict(api_name="/cancel")
+    assert "Cancelled after step" in job.result(timeout=60)[0]  # the page says where it stopped
     _wait_idle()  # the worker thread stopped: the CPU is free again
     status = client.predict(*_run_args(photo, strokes, steps=1), api_name="/run")[0]
     assert "Done: 1 steps" in status
@@ -132,6 +133,23 @@ def test_a_second_request_waits_in_the_queue_with_its_place_shown(served: Served
     assert state.rank is not None and state.queue_size is not None
     first.predict(api_name="/cancel")
     assert "Done: 1 steps" in waiting.result(timeout=120)[0]
+
+
+def test_cancel_also_stops_a_run_still_waiting_in_the_queue(served: Served) -> None:
+    first, second = Client(served.url, verbose=False), Client(served.url, verbose=False)
+    photo, strokes = _files(served, "queued-cancel")
+    _open(first, photo)
+    _open(second, photo)
+    running = first.submit(*_run_args(photo, strokes, steps=5000), api_name="/run")
+    _wait_for_step(running)
+    second.predict(api_name="/arm")  # as the Run button does before the run is queued
+    waiting = second.submit(*_run_args(photo, strokes, steps=1), api_name="/run")
+    while waiting.status().code.name != "IN_QUEUE":
+        time.sleep(0.1)
+    second.predict(api_name="/cancel")
+    first.predict(api_name="/cancel")
+    assert "Cancelled after step 0" in waiting.result(timeout=120)[0]
+    _wait_idle()
 
 
 def _check_next_run_works(served: Served) -> None:

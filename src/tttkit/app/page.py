@@ -42,6 +42,9 @@ from tttkit.options import DEFAULT_STRATEGY, Overrides
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"]
 SYSTEM_MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "monospace"]
 
+#: Previews at the network's working size (often 128²) are shown at least this large.
+PREVIEW_SIDE = 384
+
 #: The overrides under "Advanced" (steps has its own field).
 ADVANCED = tuple(name for name in Overrides.names() if name != "steps")
 
@@ -61,15 +64,26 @@ class AppConfig:
 class _Sessions:
     """Per-browser-session cancel switches, keyed by the framework's session id."""
 
-    cancels: dict[str, threading.Event] = field(default_factory=dict)
+    running: dict[str, threading.Event] = field(default_factory=dict)
+    armed: dict[str, threading.Event] = field(default_factory=dict)
 
-    def fresh(self, session: str) -> threading.Event:
+    def arm(self, session: str) -> None:
+        """Run was clicked: a switch for the coming run, before it waits in the queue, so
+        that Cancel also stops a run that has not started."""
         event = threading.Event()
-        self.cancels[session] = event
+        self.armed[session] = event
+        self.running[session] = event
+
+    def take(self, session: str) -> threading.Event:
+        """The switch of the run starting now: the armed one, or a new one for a run started
+        without the button (an API call)."""
+        event = self.armed.pop(session, None) or threading.Event()
+        self.running[session] = event
         return event
 
     def cancel(self, session: str) -> bool:
-        event = self.cancels.get(session)
+        """Set the switch of the session's latest run; whether there was one."""
+        event = self.running.get(session)
         if event is None:
             return False
         event.set()
@@ -267,7 +281,7 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
             handlers.load_photo, [photo_file], [editor, photo_state, status], queue=False
         )
         strategy.change(handlers.strategy_changed, [strategy], [strategy_info, steps], queue=False)
-        run_event = run_button.click(
+        run_button.click(handlers.arm, None, None, queue=False, api_name="arm").then(
             handlers.run,
             inputs.components(),
             [status, preview, compare, scores, download, outcome_state],
@@ -275,7 +289,7 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
             concurrency_id="ttt",
             show_progress="minimal",
         )
-        cancel_button.click(handlers.cancel, None, [status], queue=False, cancels=[run_event])
+        cancel_button.click(handlers.cancel, None, [status], queue=False)
         keep.change(handlers.choose, [keep, outcome_state, photo_state], [download], queue=False)
 
     app.queue(default_concurrency_limit=1)
@@ -336,11 +350,15 @@ class _Handlers:
             return strategy_description(name), gr.update()
         return strategy_description(name), gr.update(value=steps)
 
+    def arm(self, request: gr.Request) -> None:
+        """Run was clicked: a new cancel switch, before the run waits in the queue."""
+        self.sessions.arm(request.session_hash or "anonymous")
+
     def run(self, values: dict[Any, Any], request: gr.Request) -> Iterator[_Yield]:
         """Check the fields, run in a worker thread, and stream its progress to the page."""
         keep = gr.update()
         session = request.session_hash or "anonymous"
-        cancel = self.sessions.fresh(session)
+        cancel = self.sessions.take(session)
         try:
             run_request = self.request(values)
         except USER_ERRORS as exc:
@@ -396,9 +414,9 @@ class _Handlers:
         )  # fmt: skip
 
     def cancel(self, request: gr.Request) -> str:
-        """Stop this session's run before its next step (a waiting one leaves the queue)."""
+        """Stop this session's run before its next step (a waiting one stops as it starts)."""
         stopped = self.sessions.cancel(request.session_hash or "anonymous")
-        text = "Cancelling: the run stops after its current step." if stopped else "No run."
+        text = "Cancelling: the run stops before its next step." if stopped else "No run."
         return status_html(text, kind="cancelled")
 
     def choose(
@@ -416,7 +434,11 @@ def _progress_view(progress: Any, started: float) -> _Yield:
     keep = gr.update()
     done = (progress.window - 1) * progress.total_steps + progress.step
     total = progress.windows * progress.total_steps
-    image = to_display(progress.preview) if progress.preview is not None else keep
+    image = (
+        to_display(progress.preview, at_least=PREVIEW_SIDE)
+        if progress.preview is not None
+        else keep
+    )
     status = status_html(_progress_text(progress, started), step=done, total=total, kind="running")
     return status, image, keep, keep, keep, keep
 

@@ -260,11 +260,18 @@ def eta_seconds(progress: Progress, started: float, now: float | None = None) ->
     return max(0.0, (now - started) / done * (total - done))
 
 
-def to_display(image: Tensor) -> np.ndarray:
+def to_display(image: Tensor, at_least: int = 0) -> np.ndarray:
     """A ``(3, H, W)`` image (uint8 or float in [0, 1]) as an ``(H, W, 3)`` uint8 array,
-    shrunk to the canvas's size."""
+    shrunk to the canvas's size, or enlarged until its longest side is ``at_least`` (a
+    preview at the network's small working size)."""
     if image.is_floating_point():
         image = (image.clamp(0, 1) * 255).round().to(torch.uint8)
+    longest = max(image.shape[-2:])
+    if 0 < longest < at_least:
+        scale = at_least / longest
+        size = (round(image.shape[-2] * scale), round(image.shape[-1] * scale))
+        image = torch.nn.functional.interpolate(image[None].float(), size=size, mode="bilinear")
+        image = image[0].round().clamp(0, 255).to(torch.uint8)
     return _display_copy(image)
 
 

@@ -118,34 +118,34 @@ def test_cancel_stops_the_run_within_a_step_and_the_next_run_works(served: Serve
     assert "Done: 1 steps" in status
 
 
-def test_a_second_request_waits_in_the_queue_with_its_place_shown(served: Served) -> None:
+def _queued_behind_a_long_run(served: Served, name: str, *, arm: bool = False) -> tuple[Any, ...]:
+    """A first client running a long run and a second one's 1-step run waiting in the queue:
+    ``(first, second, waiting job, its queue status)``."""
     first, second = Client(served.url, verbose=False), Client(served.url, verbose=False)
-    photo, strokes = _files(served, "queue")
+    photo, strokes = _files(served, name)
     _open(first, photo)
     _open(second, photo)
     running = first.submit(*_run_args(photo, strokes, steps=5000), api_name="/run")
     _wait_for_step(running)
+    if arm:
+        second.predict(api_name="/arm")  # as the Run button does before the run is queued
     waiting = second.submit(*_run_args(photo, strokes, steps=1), api_name="/run")
     deadline = time.monotonic() + 30
     while (state := waiting.status()).code.name != "IN_QUEUE":
         assert time.monotonic() < deadline, f"never queued: {state}"
         time.sleep(0.1)
+    return first, second, waiting, state
+
+
+def test_a_second_request_waits_in_the_queue_with_its_place_shown(served: Served) -> None:
+    first, _, waiting, state = _queued_behind_a_long_run(served, "queue")
     assert state.rank is not None and state.queue_size is not None
     first.predict(api_name="/cancel")
     assert "Done: 1 steps" in waiting.result(timeout=120)[0]
 
 
 def test_cancel_also_stops_a_run_still_waiting_in_the_queue(served: Served) -> None:
-    first, second = Client(served.url, verbose=False), Client(served.url, verbose=False)
-    photo, strokes = _files(served, "queued-cancel")
-    _open(first, photo)
-    _open(second, photo)
-    running = first.submit(*_run_args(photo, strokes, steps=5000), api_name="/run")
-    _wait_for_step(running)
-    second.predict(api_name="/arm")  # as the Run button does before the run is queued
-    waiting = second.submit(*_run_args(photo, strokes, steps=1), api_name="/run")
-    while waiting.status().code.name != "IN_QUEUE":
-        time.sleep(0.1)
+    first, second, waiting, _ = _queued_behind_a_long_run(served, "queued-cancel", arm=True)
     second.predict(api_name="/cancel")
     first.predict(api_name="/cancel")
     assert "Cancelled after step 0" in waiting.result(timeout=120)[0]

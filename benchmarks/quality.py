@@ -12,6 +12,9 @@
     # 3. the table: per candidate, on one split
     python benchmarks/quality.py report WORK tuning default lr1e-4 [--json out.json]
 
+    # 4. which photos gain and which lose: per photo-run gains against photo features
+    python benchmarks/quality.py analyze WORK tuning default [--out DIR]
+
 Per candidate the report gives mean hole-L1, PSNR and SSIM of the raw fill (step 0) and of the
 returned TTT fill; the per-photo gain ``(raw − TTT) / raw`` of hole L1 — its mean, median and a
 bootstrap 95% interval of the mean that resamples photos (a photo's two masks stay together,
@@ -164,6 +167,97 @@ def report(work: Path, split: str, names: list[str]) -> dict[str, Any]:
     return table
 
 
+def photo_features(image_path: Path, mask_path: Path) -> dict[str, float]:
+    """What might tell the photos TTT helps from those it hurts: hole size and shape, and the
+    texture and structure of the known pixels next to the hole (256² crop, as evaluated)."""
+    import cv2
+    import numpy as np
+
+    image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
+    hole = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE) > 127
+    if image.shape[:2] != hole.shape:
+        image = cv2.resize(image, hole.shape[::-1], interpolation=cv2.INTER_AREA)
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255
+    ring = cv2.dilate(hole.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool) & ~hole
+    gradient = np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+    edges = cv2.Canny((gray * 255).astype(np.uint8), 50, 150) > 0
+    contours, _ = cv2.findContours(hole.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    perimeter = sum(cv2.arcLength(c, True) for c in contours)
+    return {
+        "hole_fraction": float(hole.mean()),
+        "hole_thinness": float(perimeter / max(hole.sum(), 1)),  # long thin strokes: high
+        "ring_gradient": float(gradient[ring].mean()) if ring.any() else 0.0,
+        "ring_edge_density": float(edges[ring].mean()) if ring.any() else 0.0,
+        "ring_std": float(gray[ring].std()) if ring.any() else 0.0,
+        "photo_gradient": float(gradient[~hole].mean()),
+    }
+
+
+def analyze(work: Path, split: str, name: str, out: Path) -> None:
+    """Per photo-run gains with features, a CSV, Spearman correlations and figures."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = photo_runs(work, split, name)
+    for row in rows:
+        run_dir = work / "runs" / name / f"{split}-mask{row['mask_seed']}"
+        stem = Path(row["photo"]).stem
+        image = next((run_dir / "inputs").glob(f"{stem}.*"), None)
+        mask = work / "masks" / f"{split}-seed{row['mask_seed']}" / f"{stem}.png"
+        if image is None or not mask.exists():
+            raise SystemExit(f"no evaluated input or mask for {row['photo']} in {run_dir}")
+        row["gain"] = 100 * (row["raw_l1_hole"] - row["ttt_l1_hole"]) / row["raw_l1_hole"]
+        row.update(photo_features(image, mask))
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / f"{name}-{split}.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    features = ["raw_l1_hole", "hole_fraction", "hole_thinness", "ring_gradient",
+                "ring_edge_density", "ring_std", "photo_gradient"]  # fmt: skip
+    print(f"{name} on {split}: {len(rows)} photo-runs; Spearman correlation with the gain")
+    figure, axes = plt.subplots(2, 4, figsize=(16, 7))
+    axes[0][0].hist([r["gain"] for r in rows], bins=30, color="steelblue")
+    axes[0][0].axvline(0, color="black", linewidth=0.8)
+    axes[0][0].set(title="per photo-run hole-L1 gain (%)", xlabel="gain (%)", ylabel="runs")
+    for axis, feature in zip(axes.flat[1:], features, strict=False):
+        rho = spearman([r[feature] for r in rows], [r["gain"] for r in rows])
+        print(f"  {feature:<18} {rho:+.2f}")
+        axis.scatter([r[feature] for r in rows], [r["gain"] for r in rows], s=8, alpha=0.6)
+        axis.axhline(0, color="black", linewidth=0.8)
+        axis.set(title=f"{feature} (Spearman {rho:+.2f})", xlabel=feature, ylabel="gain (%)")
+    figure.tight_layout()
+    figure.savefig(out / f"{name}-{split}.png", dpi=90)
+    print(f"  {out / f'{name}-{split}.csv'}, {out / f'{name}-{split}.png'}")
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    """Rank correlation (ties get their mean rank)."""
+
+    def ranks(values: list[float]) -> list[float]:
+        order = sorted(range(len(values)), key=values.__getitem__)
+        result = [0.0] * len(values)
+        i = 0
+        while i < len(order):
+            j = i
+            while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+                j += 1
+            for k in range(i, j + 1):
+                result[order[k]] = (i + j) / 2
+            i = j + 1
+        return result
+
+    rx, ry = ranks(x), ranks(y)
+    mx, my = statistics.fmean(rx), statistics.fmean(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    var = (sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry)) ** 0.5
+    return cov / var if var else 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -181,9 +275,16 @@ def main() -> None:
     reporter.add_argument("split", choices=SPLITS)
     reporter.add_argument("names", nargs="+")
     reporter.add_argument("--json", type=Path)
+    analyzer = commands.add_parser("analyze", help="per-photo gains against photo features")
+    analyzer.add_argument("work", type=Path)
+    analyzer.add_argument("split", choices=SPLITS)
+    analyzer.add_argument("name")
+    analyzer.add_argument("--out", type=Path, default=Path("quality-analysis"))
     args = parser.parse_args()
     if args.command == "prepare":
         prepare(args.work, {split: getattr(args, split) for split in SPLITS})
+    elif args.command == "analyze":
+        analyze(args.work, args.split, args.name, args.out)
     elif args.command == "run":
         options = args.options[1:] if args.options[:1] == ["--"] else args.options
         run(args.work, args.split, args.name, options)

@@ -63,12 +63,17 @@ def prepare(work: Path, sources: dict[str, list[Path]]) -> None:
 
 
 def run(work: Path, split: str, name: str, options: list[str]) -> None:
-    """``tttkit eval`` of one candidate on one split, once per mask seed (resumable)."""
+    """``tttkit eval`` of one candidate on one split, once per mask seed (resumable).
+
+    Photos are completed as ``tttkit inpaint`` completes a 256² photo (``--windows crop``: at
+    the backbone's working size, 128² for the compact default); ``-- --windows full`` runs
+    test-time training on the whole 256² image instead (a lever of its own)."""
     for seed in MASK_SEEDS:
         out = work / "runs" / name / f"{split}-mask{seed}"
         command = ["eval", str(work / "photos" / split), "--masks",
                    str(work / "masks" / f"{split}-seed{seed}"), "--out", str(out),
-                   "--size", str(SIZE), "--fid", "off", "--seed", "0", *options]  # fmt: skip
+                   "--size", str(SIZE), "--windows", "crop", "--fid", "off", "--seed", "0",
+                   *options]  # fmt: skip
         if out.exists():
             command.append("--resume")
         tttkit(*command)

@@ -226,3 +226,29 @@ def csv_rows(path: Path):  # type: ignore[no-untyped-def]
 
     with path.open() as handle:
         yield from csv.DictReader(handle)
+
+
+def test_windows_crop_evaluates_as_inpaint_does(dataset, tmp_path: Path) -> None:
+    """--windows crop: each photo is completed as `tttkit inpaint` would (windows at the
+    backbone's working size, 128 here, inside a 160² image); steps 0 and the last are recorded,
+    and the run remembers the mode (a resume with another mode is refused)."""
+    masks = tmp_path / "masks160"
+    code, _, stderr = invoke("masks", str(dataset["photos"]), "--out", str(masks), "--seed", "3",
+                             "--size", "160")  # fmt: skip
+    assert code == 0, stderr
+    run = tmp_path / "run"
+    args = ["eval", str(dataset["photos"]), "--masks", str(masks), "--strategy", "default",
+            "--out", str(run), "--weights", str(dataset["weights"]), "--steps", "2",
+            "--eval-every", "1", "--size", "160", "--seed", "7", "--device", "cpu", "--fid", "off",
+            "--json"]  # fmt: skip
+    code, _, stderr = invoke(*args, "--windows", "crop")
+    assert code == 0, stderr
+    ttt = [r for r in read_results(run) if r["kind"] == "ttt"]
+    assert len(ttt) == len(IMAGES)
+    # a whole-image run would record steps 0, 1, 2 (--eval-every 1): windows give 0 and last
+    assert all([e["step"] for e in r["evaluations"]] == [0, 2] for r in ttt)
+    assert json.loads((run / "run.json").read_text())["windows"] == "crop"
+    code, _, stderr = invoke(*args, "--windows", "full", "--resume")
+    assert code == 2 and "windows" in stderr
+    code, _, stderr = invoke(*args, "--windows", "tiles")
+    assert code == 2 and "--windows must be one of" in stderr

@@ -142,6 +142,14 @@ def eval_command(
             "--size", min=16, help="Images become SIZE×SIZE [default: the backbone's working size]."
         ),
     ] = None,
+    windows: Annotated[
+        str,
+        typer.Option(
+            "--windows",
+            help="full: TTT on the whole SIZE² image (the thesis); crop or resize: as `tttkit "
+            "inpaint` does, at the backbone's working size (curves then have steps 0 and last).",
+        ),
+    ] = "full",
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue RUN: skip finished pairs.")
     ] = False,
@@ -175,9 +183,13 @@ def eval_command(
     from tttkit.io import check_output_folder
 
     check_output_folder(out, "--out")
+    from tttkit.windows import check_window_mode
+
+    check_window_mode(windows)  # a wrong name fails before any photo is read
     config = EvalConfig(
         images=images, masks=masks, out=out, strategies=tuple(strategy), overrides=overrides,
-        eval_every=eval_every, size=size, run=run, backbone=backbone, weights=weights,
+        eval_every=eval_every, size=size, windows=windows, run=run, backbone=backbone,
+        weights=weights,
         backbone_options=tuple(parse_options(backbone_options).items()),
         perceptual_weights=perceptual_weights,
         fid=fid,

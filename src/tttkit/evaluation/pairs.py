@@ -76,6 +76,9 @@ class Workspace:
         host: plugin host.
         run: seed (pair seeds derive from it), device (resolved), precision… of every pair.
         rank: this process (recorded, for the curious; never affects results).
+        windows: ``"full"``: TTT on the whole image at the evaluation size; ``"crop"`` or
+            ``"resize"``: as ``tttkit inpaint``, at the backbone's working size
+            (:mod:`tttkit.windows`), with the raw and the returned fill as the only steps.
     """
 
     layout: RunLayout
@@ -84,6 +87,7 @@ class Workspace:
     host: PluginHost
     run: RunOptions
     rank: int = 0
+    windows: str = "full"
 
     @property
     def device(self) -> torch.device:
@@ -101,11 +105,12 @@ def _ttt_completions(
     result = adapt(
         inputs.image, inputs.mask, backbone=row.backbone, strategy=row.spec,
         perceptual_weights=space.perceptual_weights, label=inputs.key,
-        windows="full",  # the image is already at the evaluation size: one run, no windows
-        host=space.host, options=space.run.replace(seed=seed),
+        windows=space.windows, host=space.host, options=space.run.replace(seed=seed),
     )  # fmt: skip
     completions = [e.completed for e in result.evaluations if e.completed is not None]
     steps = [e.step for e in result.evaluations]
+    if not completions:  # completed window by window: the raw and the returned fill only
+        steps, completions = [0, result.output_step], [result.raw.cpu(), result.finetuned.cpu()]
     selection = result.selection
     if selection is None or (selection.rule == "last" and selection.stopped_early_at is None):
         return steps, completions, result.finetuned.cpu(), None  # the thesis setting: no record

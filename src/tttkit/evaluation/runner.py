@@ -59,6 +59,7 @@ class EvalConfig:
     overrides: Overrides = field(default_factory=Overrides)
     eval_every: int = 5
     size: int | None = None  # None: the backbone's working size
+    windows: str = "full"  # "crop"/"resize": as `tttkit inpaint`, at the working size
     run: RunOptions = field(default_factory=lambda: RunOptions(device="auto"))
     backbone: str | None = None
     weights: Path | None = None
@@ -191,6 +192,7 @@ def plan_evaluation(
         "seed": config.run.seed,
         "precision": "fp32" if dtype is None else str(dtype).removeprefix("torch."),
         "preprocess": PREPROCESS,
+        **({"windows": config.windows} if config.windows != "full" else {}),
         "order": [r.name for r in rows],
         "rows": {r.name: r.describe() for r in rows},
         "fid": fid.describe() if fid is not None else None,
@@ -202,7 +204,13 @@ def plan_evaluation(
     # Outputs are kept: set metrics (FID) and the curves need every evaluation step's image.
     run = config.run.replace(device=context.device, keep_outputs=True, show_progress=False)
     space = Workspace(
-        RunLayout(config.out), fid, config.perceptual_weights, host, run, context.rank
+        RunLayout(config.out),
+        fid,
+        config.perceptual_weights,
+        host,
+        run,
+        context.rank,
+        windows=config.windows,
     )
     return Plan(config, size, keys, rows, settings, space, context)
 

@@ -32,6 +32,7 @@ from tttkit.app.session import (
     format_seconds,
     hole_mask,
     open_photo,
+    overall_steps,
     run_in_thread,
     to_display,
 )
@@ -90,7 +91,7 @@ class _Sessions:
         return True
 
 
-def backbone_choices(config: AppConfig) -> list[tuple[str, str]]:
+def backbone_choices() -> list[tuple[str, str]]:
     """Registered backbones the page can build: ``(label, name)``; one that ships no weights
     says so (its runs need a weights file)."""
     from tttkit.registry import REQUIRED
@@ -145,15 +146,12 @@ def _convert(name: str, text: str, kind: type) -> Any:
         raise InputError(f"{label}: expected {kind.__name__}, got {text!r}") from None
 
 
-def status_html(
-    text: str, *, step: int = 0, total: int = 0, kind: str = "info", detail: str = ""
-) -> str:
+def status_html(text: str, *, step: int = 0, total: int = 0, kind: str = "info") -> str:
     """The run's status line: a progress bar while it runs, a message otherwise."""
     bar = f'<progress id="ttt-progress" value="{step}" max="{total}"></progress>' if total else ""
-    extra = f'<div class="ttt-detail">{html.escape(detail)}</div>' if detail else ""
     return (
         f'<div class="ttt-status ttt-{kind}" data-kind="{kind}">{bar}'
-        f'<div class="ttt-text">{html.escape(text)}</div>{extra}</div>'
+        f'<div class="ttt-text">{html.escape(text)}</div></div>'
     )
 
 
@@ -184,10 +182,9 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
     """The page, ready for ``launch()`` (:func:`tttkit.app.serve` starts it)."""
     config = config or AppConfig()
     sessions = _Sessions()
-    choices = backbone_choices(config)
-    default_backbone = config.backbone or (
-        tttkit.get_strategy(DEFAULT_STRATEGY).backbone or choices[0][1]
-    )
+    choices = backbone_choices()
+    default_spec = tttkit.get_strategy(DEFAULT_STRATEGY)
+    default_backbone = config.backbone or default_spec.backbone or choices[0][1]
     strategies = sorted(tttkit.registry("strategies").names())
 
     with gr.Blocks(
@@ -238,7 +235,7 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
                 with gr.Row():
                     steps = gr.Number(
                         label="Steps", precision=0, minimum=1, maximum=5000,
-                        value=tttkit.get_strategy(DEFAULT_STRATEGY).steps, elem_id="steps",
+                        value=default_spec.steps, elem_id="steps",
                     )  # fmt: skip
                     seed = gr.Number(label="Seed", precision=0, value=0, elem_id="seed")
                 with gr.Accordion("Advanced (the command line's strategy flags)", open=False):
@@ -432,8 +429,7 @@ class _Handlers:
 
 def _progress_view(progress: Any, started: float) -> _Yield:
     keep = gr.update()
-    done = (progress.window - 1) * progress.total_steps + progress.step
-    total = progress.windows * progress.total_steps
+    done, total = overall_steps(progress)
     image = (
         to_display(progress.preview, at_least=PREVIEW_SIDE)
         if progress.preview is not None

@@ -78,16 +78,16 @@ def open_photo(path: str | Path, name: str, max_pixels: int = DEFAULT_MAX_PIXELS
 def _display_copy(pixels: Tensor) -> np.ndarray:
     height, width = pixels.shape[-2:]
     scale = min(1.0, DISPLAY_SIDE / max(height, width))
-    image = pixels
-    if scale < 1.0:
-        size = (max(1, round(height * scale)), max(1, round(width * scale)))
-        image = (
-            torch.nn.functional.interpolate(pixels[None].float(), size=size, mode="area")[0]
-            .round()
-            .clamp(0, 255)
-            .to(torch.uint8)
-        )
+    image = _rescaled(pixels, scale, "area") if scale < 1.0 else pixels
     return image.permute(1, 2, 0).contiguous().numpy()
+
+
+def _rescaled(pixels: Tensor, scale: float, mode: str) -> Tensor:
+    """A ``(3, H, W)`` uint8 image resized by ``scale`` (at least one pixel a side)."""
+    height, width = pixels.shape[-2:]
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    resized = torch.nn.functional.interpolate(pixels[None].float(), size=size, mode=mode)[0]
+    return resized.round().clamp(0, 255).to(torch.uint8)
 
 
 def hole_mask(
@@ -250,11 +250,16 @@ def _outcome(result: Any, seconds: float) -> Outcome:
     )  # fmt: skip
 
 
+def overall_steps(progress: Progress) -> tuple[int, int]:
+    """``(done, total)`` steps over all the photo's windows (each window plans as many)."""
+    done = (progress.window - 1) * progress.total_steps + progress.step
+    return done, progress.windows * progress.total_steps
+
+
 def eta_seconds(progress: Progress, started: float, now: float | None = None) -> float | None:
     """Seconds left, from the pace so far (``None`` before the first step)."""
     now = time.perf_counter() if now is None else now
-    done = (progress.window - 1) * progress.total_steps + progress.step
-    total = progress.windows * progress.total_steps
+    done, total = overall_steps(progress)
     if progress.step == 0 or done == 0:
         return None
     return max(0.0, (now - started) / done * (total - done))
@@ -268,10 +273,7 @@ def to_display(image: Tensor, at_least: int = 0) -> np.ndarray:
         image = (image.clamp(0, 1) * 255).round().to(torch.uint8)
     longest = max(image.shape[-2:])
     if 0 < longest < at_least:
-        scale = at_least / longest
-        size = (round(image.shape[-2] * scale), round(image.shape[-1] * scale))
-        image = torch.nn.functional.interpolate(image[None].float(), size=size, mode="bilinear")
-        image = image[0].round().clamp(0, 255).to(torch.uint8)
+        image = _rescaled(image, at_least / longest, "bilinear")
     return _display_copy(image)
 
 

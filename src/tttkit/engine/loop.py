@@ -368,8 +368,7 @@ class _Reporter:
     def __call__(self, run: _Run, step: int, loss: float | None) -> None:
         if self.callback is None:
             return
-        evaluated = run.evaluations[-1].step == step
-        preview = run.latest_fill[0].detach().float().cpu() if evaluated else None
+        preview = run.latest_fill[0].detach().float().cpu() if run.evaluated_at(step) else None
         self.callback(Progress(label=self.label, step=step, total_steps=self.total_steps,
                                loss=loss, seconds=time.perf_counter() - self.started,
                                preview=preview))  # fmt: skip
@@ -599,12 +598,15 @@ class _Run:
             self.history.append(record)
         return record
 
+    def evaluated_at(self, step: int) -> bool:
+        """Whether the real holes were filled at ``step`` (the latest evaluation's step)."""
+        return bool(self.evaluations) and self.evaluations[-1].step == step
+
     def stopped(self, step: int) -> bool:
         """Whether the run ends after ``step``: diverged, or stopped early by the selection."""
         if self.diverged is not None:
             return True
-        evaluated = bool(self.evaluations) and self.evaluations[-1].step == step
-        if evaluated and self.selector.should_stop() and step < self.spec.steps:
+        if self.evaluated_at(step) and self.selector.should_stop() and step < self.spec.steps:
             self.stopped_at = step
             return True
         return False

@@ -57,14 +57,16 @@ def test_training_runs_on_crops_and_filling_at_full_size() -> None:
 def test_a_backbone_that_does_not_declare_it_is_refused_before_training() -> None:
     image, mask = photo_and_mask(64)
     spec = override(get_strategy("default"), steps=2, sets=["crop_size=32"])
+    net = tiny_backbone()
+    net.conventions = dataclasses.replace(net.conventions, trains_on_crops=False)
     with pytest.raises(SpecError, match="trains_on_crops"):
-        run_ttt(tiny_backbone(), image, mask, spec)
+        run_ttt(net, image, mask, spec)
 
 
-def test_fully_convolutional_backbones_declare_it() -> None:
+def test_size_agnostic_backbones_declare_it() -> None:
     import tttkit
 
     backbones = tttkit.registry("backbones")
     with torch.device("meta"):
-        assert backbones.get("lama")().conventions.trains_on_crops
-        assert not backbones.get("attention-net-compact")().conventions.trains_on_crops
+        for name in ("lama", "attention-net-compact", "attention-net"):
+            assert backbones.get(name)().conventions.trains_on_crops, name

@@ -142,6 +142,9 @@ class AttentionNet(Backbone):
             hole_value=1,
             pad_multiple=2 ** (downsamplings + 2),
             working_size=working_size,
+            # Both attentions attend over whatever grid they are given (no position embedding,
+            # nothing sized at build time), and pretraining itself learns from random crops.
+            trains_on_crops=True,
         )
         super().__init__(conventions, config)
         self.edge_sigma = edge_sigma

@@ -12,6 +12,9 @@
     # 3. the table: per candidate, on one split
     python benchmarks/quality.py report WORK tuning default lr1e-4 [--json out.json]
 
+    # screening: a fixed seeded sample of the tuning split, one mask seed (cheap, coarse)
+    python benchmarks/quality.py run WORK screen lr1e-4 --mask-seeds 0 -- --lr 1e-4
+
     # 4. which photos gain and which lose: per photo-run gains against photo features
     python benchmarks/quality.py analyze WORK tuning default [--out DIR]
 
@@ -40,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ttt_study import at_step, returned_step
 
 SPLITS = ("tuning", "reporting")
+#: A fixed sample of the tuning split for screening candidates that cost a run per photo.
+SCREEN, SCREEN_PHOTOS, SCREEN_SEED = "screen", 16, 0
 MASK_SEEDS = (0, 1)
 SIZE = 256
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
@@ -62,13 +67,38 @@ def prepare(work: Path, sources: dict[str, list[Path]]) -> None:
         print(f"{split}: {len(list(photos.iterdir()))} photos, masks of seeds {MASK_SEEDS}")
 
 
-def run(work: Path, split: str, name: str, options: list[str]) -> None:
+def ensure_screen(work: Path) -> None:
+    """``work/photos/screen``: SCREEN_PHOTOS tuning photos drawn once by a seeded shuffle,
+    with their tuning masks (links)."""
+    photos = work / "photos" / SCREEN
+    if photos.exists():
+        return
+    tuning = sorted((work / "photos" / "tuning").iterdir())
+    if not tuning:
+        raise SystemExit(f"no tuning photos in {work}: run prepare first")
+    chosen = random.Random(SCREEN_SEED).sample(tuning, SCREEN_PHOTOS)
+    for seed in MASK_SEEDS:
+        masks = work / "masks" / f"{SCREEN}-seed{seed}"
+        masks.mkdir(parents=True)
+        for photo in chosen:
+            mask = work / "masks" / f"tuning-seed{seed}" / f"{photo.stem}.png"
+            (masks / mask.name).symlink_to(mask.resolve())
+    photos.mkdir(parents=True)
+    for photo in chosen:
+        (photos / photo.name).symlink_to(photo.resolve())
+
+
+def run(
+    work: Path, split: str, name: str, options: list[str], seeds: tuple[int, ...] = MASK_SEEDS
+) -> None:
     """``tttkit eval`` of one candidate on one split, once per mask seed (resumable).
 
     Photos are completed as ``tttkit inpaint`` completes a 256² photo (``--windows crop``: at
     the backbone's working size, 128² for the compact default); ``-- --windows full`` runs
     test-time training on the whole 256² image instead (a lever of its own)."""
-    for seed in MASK_SEEDS:
+    if split == SCREEN:
+        ensure_screen(work)
+    for seed in seeds:
         out = work / "runs" / name / f"{split}-mask{seed}"
         command = ["eval", str(work / "photos" / split), "--masks",
                    str(work / "masks" / f"{split}-seed{seed}"), "--out", str(out),
@@ -79,6 +109,16 @@ def run(work: Path, split: str, name: str, options: list[str]) -> None:
         tttkit(*command)
 
 
+def screened_seeds(work: Path, name: str) -> tuple[int, ...]:
+    """The mask seeds a candidate was screened with (``run --mask-seeds``)."""
+    seeds = tuple(
+        seed for seed in MASK_SEEDS if (work / "runs" / name / f"{SCREEN}-mask{seed}").exists()
+    )
+    if not seeds:
+        raise SystemExit(f"no results for {name} on {SCREEN}: run it first")
+    return seeds
+
+
 def tttkit(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "tttkit", *args], check=True)
 
@@ -86,7 +126,8 @@ def tttkit(*args: str) -> None:
 def photo_runs(work: Path, split: str, name: str) -> list[dict[str, Any]]:
     """One row per (photo, mask seed): raw, TTT and Telea metrics, seconds."""
     rows = []
-    for seed in MASK_SEEDS:
+    seeds = MASK_SEEDS if split != SCREEN else screened_seeds(work, name)
+    for seed in seeds:
         results = work / "runs" / name / f"{split}-mask{seed}" / "results.jsonl"
         if not results.exists():
             raise SystemExit(f"no results for {name} on {split} (mask seed {seed}): run it first")
@@ -153,7 +194,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def report(work: Path, split: str, names: list[str]) -> dict[str, Any]:
     table = {name: summarize(photo_runs(work, split, name)) for name in names}
-    print(f"{split} split ({SIZE}², masks of seeds {MASK_SEEDS})")
+    seeds = {name: table[name]["photo_runs"] // table[name]["photos"] for name in names}
+    print(f"{split} split ({SIZE}², mask seeds per photo: {seeds})")
     header = (f"{'candidate':<22}{'runs':>5}{'hole-L1 raw→TTT':>20}{'PSNR raw→TTT':>16}"
               f"{'SSIM raw→TTT':>16}{'gain mean':>10}{'median':>8}{'95% CI':>18}{'worse':>7}"
               f"{'vs Telea':>9}{'s/photo':>8}")  # fmt: skip
@@ -272,17 +314,19 @@ def main() -> None:
         prep.add_argument(f"--{split}", type=Path, nargs="+", required=True)
     runner = commands.add_parser("run", help="evaluate a candidate on a split")
     runner.add_argument("work", type=Path)
-    runner.add_argument("split", choices=SPLITS)
+    runner.add_argument("split", choices=(*SPLITS, SCREEN))
+    runner.add_argument("--mask-seeds", type=int, nargs="+", choices=MASK_SEEDS,
+                        default=list(MASK_SEEDS))  # fmt: skip
     runner.add_argument("name")
     runner.add_argument("options", nargs=argparse.REMAINDER, help="after --: tttkit eval options")
     reporter = commands.add_parser("report", help="the table for some candidates on a split")
     reporter.add_argument("work", type=Path)
-    reporter.add_argument("split", choices=SPLITS)
+    reporter.add_argument("split", choices=(*SPLITS, SCREEN))
     reporter.add_argument("names", nargs="+")
     reporter.add_argument("--json", type=Path)
     analyzer = commands.add_parser("analyze", help="per-photo gains against photo features")
     analyzer.add_argument("work", type=Path)
-    analyzer.add_argument("split", choices=SPLITS)
+    analyzer.add_argument("split", choices=(*SPLITS, SCREEN))
     analyzer.add_argument("name")
     analyzer.add_argument("--out", type=Path, default=Path("quality-analysis"))
     args = parser.parse_args()
@@ -292,7 +336,7 @@ def main() -> None:
         analyze(args.work, args.split, args.name, args.out)
     elif args.command == "run":
         options = args.options[1:] if args.options[:1] == ["--"] else args.options
-        run(args.work, args.split, args.name, options)
+        run(args.work, args.split, args.name, options, tuple(args.mask_seeds))
     else:
         table = report(args.work, args.split, args.names)
         if args.json:

@@ -318,7 +318,6 @@ def main() -> None:
     runner.add_argument("--mask-seeds", type=int, nargs="+", choices=MASK_SEEDS,
                         default=list(MASK_SEEDS))  # fmt: skip
     runner.add_argument("name")
-    runner.add_argument("options", nargs=argparse.REMAINDER, help="after --: tttkit eval options")
     reporter = commands.add_parser("report", help="the table for some candidates on a split")
     reporter.add_argument("work", type=Path)
     reporter.add_argument("split", choices=(*SPLITS, SCREEN))
@@ -329,14 +328,17 @@ def main() -> None:
     analyzer.add_argument("split", choices=(*SPLITS, SCREEN))
     analyzer.add_argument("name")
     analyzer.add_argument("--out", type=Path, default=Path("quality-analysis"))
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    # Everything after `--` goes to `tttkit eval` untouched.
+    split_at = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split_at])
+    eval_options = argv[split_at + 1 :]
     if args.command == "prepare":
         prepare(args.work, {split: getattr(args, split) for split in SPLITS})
     elif args.command == "analyze":
         analyze(args.work, args.split, args.name, args.out)
     elif args.command == "run":
-        options = args.options[1:] if args.options[:1] == ["--"] else args.options
-        run(args.work, args.split, args.name, options, tuple(args.mask_seeds))
+        run(args.work, args.split, args.name, eval_options, tuple(args.mask_seeds))
     else:
         table = report(args.work, args.split, args.names)
         if args.json:

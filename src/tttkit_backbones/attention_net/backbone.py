@@ -224,17 +224,19 @@ def attention_net_compact(width: int = 32, **overrides: Any) -> AttentionNet:
     """A narrower network for test-time training on a CPU: the shipped default.
 
     The thesis architecture at ``width`` channels (discriminator included, 4.48 M parameters at
-    width 32), working at 128², with Yang et al.'s auxiliary gradient heads for the multi-scale
+    width 32), working at 256², with Yang et al.'s auxiliary gradient heads for the multi-scale
     structure loss, and ``prefill="smooth"``: holes start as a membrane fill of their
     surroundings and the network learns corrections to it, which is what let it overtake
-    OpenCV's inpainting within CPU-hours of pretraining (``docs/model-card.md``). Width 32 at
-    128² was chosen by measured step time on a 2-core CPU (``docs/performance.md``).
+    OpenCV's inpainting within CPU-hours of pretraining (``docs/model-card.md``). Width 32 was
+    chosen by measured step time on a 2-core CPU (``docs/performance.md``); it was pretrained at
+    128² and then at 256², where its fills beat the 128² ones (``docs/quality.md``), and the
+    default strategy finetunes it on 128² crops, so a step costs what it did at 128².
     """
     config = {
         **THESIS_CONFIG,
         "width": width,
         "aux_heads": True,
-        "working_size": 128,
+        "working_size": 256,
         "prefill": "smooth",
     }
     return AttentionNet(**{**config, **overrides})

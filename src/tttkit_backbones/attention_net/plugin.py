@@ -34,6 +34,6 @@ def tttkit_register_backbones(register: Callable[..., None]) -> None:
     register(
         "attention-net-compact",
         attention_net_compact,
-        description="compact CPU variant (width 32, 128²): the default, with shipped weights",
+        description="compact CPU variant (width 32, 256²): the default, with shipped weights",
         weights=COMPACT_WEIGHTS,
     )

@@ -230,16 +230,16 @@ def csv_rows(path: Path):  # type: ignore[no-untyped-def]
 
 def test_windows_crop_evaluates_as_inpaint_does(dataset, tmp_path: Path) -> None:
     """--windows crop: each photo is completed as `tttkit inpaint` would (windows at the
-    backbone's working size, 128 here, inside a 160² image); steps 0 and the last are recorded,
+    backbone's working size, 256 here, inside a 320² image); steps 0 and the last are recorded,
     and the run remembers the mode (a resume with another mode is refused)."""
-    masks = tmp_path / "masks160"
+    masks = tmp_path / "masks320"
     code, _, stderr = invoke("masks", str(dataset["photos"]), "--out", str(masks), "--seed", "3",
-                             "--size", "160")  # fmt: skip
+                             "--size", "320")  # fmt: skip
     assert code == 0, stderr
     run = tmp_path / "run"
     args = ["eval", str(dataset["photos"]), "--masks", str(masks), "--strategy", "default",
             "--out", str(run), "--weights", str(dataset["weights"]), "--steps", "2",
-            "--eval-every", "1", "--size", "160", "--seed", "7", "--device", "cpu", "--fid", "off",
+            "--eval-every", "1", "--size", "320", "--seed", "7", "--device", "cpu", "--fid", "off",
             "--json"]  # fmt: skip
     code, _, stderr = invoke(*args, "--windows", "crop")
     assert code == 0, stderr

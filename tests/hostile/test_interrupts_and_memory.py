@@ -92,7 +92,7 @@ def test_small_hole_in_a_large_photo_runs_in_a_window(tmp_path: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     (region,) = json.loads(done.stdout)["windows"]
-    assert region["window"]["height"] == region["window"]["width"] == 128
+    assert region["window"]["height"] == region["window"]["width"] == 256
     peak_gb = int(done.stderr.split("peak-kb ")[-1].split()[0]) * 1024 / 1e9
     assert peak_gb < 2.0, f"peak RSS {peak_gb:.2f} GB"
     written = cv2.imread(str(out))

@@ -70,19 +70,20 @@ def prepare(work: Path, sources: dict[str, list[Path]]) -> None:
 def ensure_screen(work: Path) -> None:
     """``work/photos/screen``: SCREEN_PHOTOS tuning photos drawn once by a seeded shuffle,
     with their tuning masks (links)."""
-    photos = work / "photos" / SCREEN
-    if photos.exists():
+    photos, tuning_photos = work / "photos" / SCREEN, work / "photos" / "tuning"
+    if photos.exists():  # made last, so an interrupted draw is redone
         return
-    tuning = sorted((work / "photos" / "tuning").iterdir())
+    tuning = sorted(tuning_photos.iterdir()) if tuning_photos.is_dir() else []
     if not tuning:
         raise SystemExit(f"no tuning photos in {work}: run prepare first")
     chosen = random.Random(SCREEN_SEED).sample(tuning, SCREEN_PHOTOS)
     for seed in MASK_SEEDS:
         masks = work / "masks" / f"{SCREEN}-seed{seed}"
-        masks.mkdir(parents=True)
+        masks.mkdir(parents=True, exist_ok=True)
         for photo in chosen:
             mask = work / "masks" / f"tuning-seed{seed}" / f"{photo.stem}.png"
-            (masks / mask.name).symlink_to(mask.resolve())
+            if not (masks / mask.name).is_symlink():
+                (masks / mask.name).symlink_to(mask.resolve())
     photos.mkdir(parents=True)
     for photo in chosen:
         (photos / photo.name).symlink_to(photo.resolve())
@@ -94,8 +95,9 @@ def run(
     """``tttkit eval`` of one candidate on one split, once per mask seed (resumable).
 
     Photos are completed as ``tttkit inpaint`` completes a 256² photo (``--windows crop``: at
-    the backbone's working size, 128² for the compact default); ``-- --windows full`` runs
-    test-time training on the whole 256² image instead (a lever of its own)."""
+    the backbone's working size: one window at the photo's own resolution for the compact
+    default, which works at 256²); ``-- --windows full`` runs test-time training on the whole
+    256² image whatever the working size."""
     if split == SCREEN:
         ensure_screen(work)
     for seed in seeds:

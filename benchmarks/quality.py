@@ -15,6 +15,9 @@
     # screening: a fixed seeded sample of the tuning split, one mask seed (cheap, coarse)
     python benchmarks/quality.py run WORK screen lr1e-4 --mask-seeds 0 -- --lr 1e-4
 
+    # gain against steps, and the best any step choice could do (the ground-truth oracle)
+    python benchmarks/quality.py curves WORK screen default lr1e-4 [--figure F.png]
+
     # 4. which photos gain and which lose: per photo-run gains against photo features
     python benchmarks/quality.py analyze WORK tuning default [--out DIR]
 
@@ -125,8 +128,12 @@ def tttkit(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "tttkit", *args], check=True)
 
 
-def photo_runs(work: Path, split: str, name: str) -> list[dict[str, Any]]:
-    """One row per (photo, mask seed): raw, TTT and Telea metrics, seconds."""
+def photo_runs(work: Path, split: str, name: str, step: int | None = None) -> list[dict[str, Any]]:
+    """One row per (photo, mask seed): raw, TTT and Telea metrics, seconds.
+
+    ``step`` reads the TTT metrics off each run's curve at that step instead of the returned
+    output: for comparing fixed-step runs (``--select last``) of different lengths, whose first
+    k steps are the k-step run (same seed, no schedule that depends on the length)."""
     rows = []
     seeds = MASK_SEEDS if split != SCREEN else screened_seeds(work, name)
     for seed in seeds:
@@ -141,12 +148,16 @@ def photo_runs(work: Path, split: str, name: str) -> list[dict[str, Any]]:
             elif record["kind"] == "ttt":
                 ttt.append(record)
         for record in ttt:
-            step = returned_step(record)
+            if step is not None and record.get("selection"):
+                raise SystemExit(f"{name}: --step needs fixed-step runs, not --select")
+            if step is not None and step not in {e["step"] for e in record["evaluations"]}:
+                raise SystemExit(f"{name} has no evaluation at step {step} on {record['image']}")
+            chosen = returned_step(record) if step is None else step
             rows.append({
                 "photo": record["image"], "mask_seed": seed, "seconds": record["seconds"],
                 "telea": telea.get(record["image"]),
                 **{f"raw_{m}": at_step(record, 0, m) for m in ("l1_hole", "psnr", "ssim")},
-                **{f"ttt_{m}": at_step(record, step, m) for m in ("l1_hole", "psnr", "ssim")},
+                **{f"ttt_{m}": at_step(record, chosen, m) for m in ("l1_hole", "psnr", "ssim")},
             })  # fmt: skip
     return rows
 
@@ -194,10 +205,11 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def report(work: Path, split: str, names: list[str]) -> dict[str, Any]:
-    table = {name: summarize(photo_runs(work, split, name)) for name in names}
+def report(work: Path, split: str, names: list[str], step: int | None = None) -> dict[str, Any]:
+    table = {name: summarize(photo_runs(work, split, name, step)) for name in names}
     seeds = {name: table[name]["photo_runs"] // table[name]["photos"] for name in names}
-    print(f"{split} split ({SIZE}², mask seeds per photo: {seeds})")
+    at = "returned output" if step is None else f"TTT read at step {step}"
+    print(f"{split} split ({SIZE}², mask seeds per photo: {seeds}; {at})")
     header = (f"{'candidate':<22}{'runs':>5}{'hole-L1 raw→TTT':>20}{'PSNR raw→TTT':>16}"
               f"{'SSIM raw→TTT':>16}{'gain mean':>10}{'median':>8}{'95% CI':>18}{'worse':>7}"
               f"{'vs Telea':>9}{'s/photo':>8}")  # fmt: skip
@@ -214,6 +226,60 @@ def report(work: Path, split: str, names: list[str]) -> dict[str, Any]:
               f"{f'{low:+.2f}…{high:+.2f}%':>18}{100 * s['worse_share']:>6.0f}%"
               f"{telea:>9}{s['seconds_per_photo']:>8.1f}")  # fmt: skip
     return table
+
+
+def curves(work: Path, split: str, names: list[str], figure: Path | None = None) -> None:
+    """Per candidate, the mean gain and the worse-than-raw share at every evaluated step, and
+    the *oracle*: each photo-run's best step chosen with the ground truth. The oracle bounds
+    what any choice of steps or selection rule can reach with that finetuning recipe."""
+    import numpy as np
+
+    table = {}
+    for name in names:
+        gains = []
+        for seed in MASK_SEEDS if split != SCREEN else screened_seeds(work, name):
+            results = work / "runs" / name / f"{split}-mask{seed}" / "results.jsonl"
+            if not results.exists():
+                raise SystemExit(f"no results for {name} on {split} (mask seed {seed})")
+            for line in results.read_text().splitlines():
+                record = json.loads(line)
+                if record["kind"] != "ttt":
+                    continue
+                if record.get("selection"):
+                    raise SystemExit(f"{name}: curves need fixed-step runs, not --select")
+                raw = at_step(record, 0)
+                gains.append({e["step"]: 100 * (raw - e["l1_hole"]) / raw
+                              for e in record["evaluations"]})  # fmt: skip
+        steps = sorted(set.intersection(*(set(g) for g in gains)))
+        if len(steps) < 2:
+            raise SystemExit(f"{name} has no curve (only steps {steps}): evaluate with --windows"
+                             " full or a photo that is one window")  # fmt: skip
+        matrix = np.array([[g[step] for step in steps] for g in gains])
+        table[name] = (steps, matrix)
+        oracle = matrix.max(axis=1)
+        print(f"{name} on {split}: {len(gains)} photo-runs")
+        print("  step   " + "".join(f"{step:>7}" for step in steps))
+        print("  gain % " + "".join(f"{v:>+7.2f}" for v in matrix.mean(axis=0)))
+        print("  worse  " + "".join(f"{v:>6.0%} " for v in (matrix < 0).mean(axis=0)))
+        print(f"  oracle (best step per photo-run, chosen with the ground truth): "
+              f"{oracle.mean():+.2f}% mean, {np.median(oracle):+.2f}% median")  # fmt: skip
+    if figure is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axis = plt.subplots(figsize=(7, 4))
+        for name, (steps, matrix) in table.items():
+            axis.plot(steps, matrix.mean(axis=0), marker="o", label=name)
+        axis.axhline(0, color="black", linewidth=0.8)
+        axis.set(xlabel="finetuning step", ylabel="mean hole-L1 gain over raw (%)",
+                 title=f"{split} split")  # fmt: skip
+        axis.legend(fontsize=8)
+        fig.tight_layout()
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(figure, dpi=90)
+        print(f"  {figure}")
 
 
 def photo_features(image_path: Path, mask_path: Path) -> dict[str, float]:
@@ -242,7 +308,7 @@ def photo_features(image_path: Path, mask_path: Path) -> dict[str, float]:
     }
 
 
-def analyze(work: Path, split: str, name: str, out: Path) -> None:
+def analyze(work: Path, split: str, name: str, out: Path, step: int | None = None) -> None:
     """Per photo-run gains with features, a CSV, Spearman correlations and figures."""
     import csv
 
@@ -251,7 +317,7 @@ def analyze(work: Path, split: str, name: str, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = photo_runs(work, split, name)
+    rows = photo_runs(work, split, name, step)
     for row in rows:
         run_dir = work / "runs" / name / f"{split}-mask{row['mask_seed']}"
         stem = Path(row["photo"]).stem
@@ -325,11 +391,18 @@ def main() -> None:
     reporter.add_argument("split", choices=(*SPLITS, SCREEN))
     reporter.add_argument("names", nargs="+")
     reporter.add_argument("--json", type=Path)
+    reporter.add_argument("--step", type=int, help="read fixed-step runs at this step")
+    curver = commands.add_parser("curves", help="gain against steps, and the oracle step")
+    curver.add_argument("work", type=Path)
+    curver.add_argument("split", choices=(*SPLITS, SCREEN))
+    curver.add_argument("names", nargs="+")
+    curver.add_argument("--figure", type=Path)
     analyzer = commands.add_parser("analyze", help="per-photo gains against photo features")
     analyzer.add_argument("work", type=Path)
     analyzer.add_argument("split", choices=(*SPLITS, SCREEN))
     analyzer.add_argument("name")
     analyzer.add_argument("--out", type=Path, default=Path("quality-analysis"))
+    analyzer.add_argument("--step", type=int, help="read fixed-step runs at this step")
     argv = sys.argv[1:]
     # Everything after `--` goes to `tttkit eval` untouched.
     split_at = argv.index("--") if "--" in argv else len(argv)
@@ -338,11 +411,13 @@ def main() -> None:
     if args.command == "prepare":
         prepare(args.work, {split: getattr(args, split) for split in SPLITS})
     elif args.command == "analyze":
-        analyze(args.work, args.split, args.name, args.out)
+        analyze(args.work, args.split, args.name, args.out, args.step)
+    elif args.command == "curves":
+        curves(args.work, args.split, args.names, args.figure)
     elif args.command == "run":
         run(args.work, args.split, args.name, eval_options, tuple(args.mask_seeds))
     else:
-        table = report(args.work, args.split, args.names)
+        table = report(args.work, args.split, args.names, args.step)
         if args.json:
             args.json.write_text(json.dumps(table, indent=2))
 

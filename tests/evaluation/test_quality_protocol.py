@@ -1,0 +1,81 @@
+"""The quality protocol's arithmetic (benchmarks/quality.py) on hand-made run folders."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def quality():
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location("quality", BENCHMARKS / "quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_run(work: Path, name: str, curves: dict[str, list[tuple[int, float]]]) -> None:
+    """A screen run (mask seed 0) whose TTT rows have the given hole-L1 curves."""
+    folder = work / "runs" / name / "screen-mask0"
+    folder.mkdir(parents=True)
+    lines = []
+    for photo, curve in curves.items():
+        evaluations = [{"step": s, "l1_hole": v, "psnr": 20.0, "ssim": 0.8} for s, v in curve]
+        lines.append({"kind": "ttt", "strategy": "default", "image": photo, "seconds": 3.0,
+                      "selection": None, "evaluations": evaluations})  # fmt: skip
+        telea = [{"step": 0, "l1_hole": 0.2, "psnr": 18.0, "ssim": 0.7}]
+        lines.append({"kind": "reference", "strategy": "opencv-telea", "image": photo,
+                      "evaluations": telea})  # fmt: skip
+    (folder / "results.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+
+
+def test_step_reads_the_curve_and_refuses_steps_that_were_not_evaluated(quality, tmp_path):
+    write_run(tmp_path, "fixed", {"a.png": [(0, 0.10), (5, 0.08), (10, 0.11)]})
+    [returned] = quality.photo_runs(tmp_path, "screen", "fixed")
+    [early] = quality.photo_runs(tmp_path, "screen", "fixed", step=5)
+    assert returned["ttt_l1_hole"] == pytest.approx(0.11)
+    assert early["ttt_l1_hole"] == pytest.approx(0.08)
+    with pytest.raises(SystemExit, match="no evaluation at step 7"):
+        quality.photo_runs(tmp_path, "screen", "fixed", step=7)
+
+
+def test_summary_gains_interval_and_worse_share(quality, tmp_path):
+    write_run(
+        tmp_path,
+        "mixed",
+        {
+            "a.png": [(0, 0.10), (10, 0.09)],
+            "b.png": [(0, 0.10), (10, 0.11)],
+            "c.png": [(0, 0.20), (10, 0.19)],
+        },  # fmt: skip
+    )
+    summary = quality.summarize(quality.photo_runs(tmp_path, "screen", "mixed"))
+    assert summary["gain_mean"] == pytest.approx((10 - 10 + 5) / 3)
+    assert summary["gain_median"] == pytest.approx(5)
+    assert summary["worse_share"] == pytest.approx(1 / 3)
+    low, high = summary["gain_ci95"]
+    assert -10 - 1e-9 <= low <= summary["gain_mean"] <= high <= 10 + 1e-9
+    assert summary["raw_vs_telea_percent"] == pytest.approx(100 * (0.2 - 0.4 / 3) / 0.2)
+
+
+def test_curves_print_the_mean_gain_per_step_and_the_ground_truth_oracle(quality, tmp_path, capsys):
+    write_run(
+        tmp_path,
+        "curve",
+        {"a.png": [(0, 0.10), (5, 0.09), (10, 0.12)], "b.png": [(0, 0.10), (5, 0.11), (10, 0.10)]},
+    )
+    quality.curves(tmp_path, "screen", ["curve"], figure=tmp_path / "curve.png")
+    printed = capsys.readouterr().out
+    # Step 5: (+10% − 10%) / 2 = 0; step 10: (−20% + 0%) / 2 = −10%.
+    gain_row = next(line for line in printed.splitlines() if "gain %" in line)
+    assert gain_row.split()[-3:] == ["+0.00", "+0.00", "-10.00"]
+    # The oracle takes each photo-run's best step: +10% (step 5) and 0% (step 0 or 10).
+    assert "+5.00% mean" in printed
+    assert (tmp_path / "curve.png").stat().st_size > 0

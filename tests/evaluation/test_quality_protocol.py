@@ -54,7 +54,7 @@ def test_summary_gains_interval_and_worse_share(quality, tmp_path):
             "a.png": [(0, 0.10), (10, 0.09)],
             "b.png": [(0, 0.10), (10, 0.11)],
             "c.png": [(0, 0.20), (10, 0.19)],
-        },  # fmt: skip
+        },
     )
     summary = quality.summarize(quality.photo_runs(tmp_path, "screen", "mixed"))
     assert summary["gain_mean"] == pytest.approx((10 - 10 + 5) / 3)

@@ -18,6 +18,9 @@
     # gain against steps, and the best any step choice could do (the ground-truth oracle)
     python benchmarks/quality.py curves WORK screen default lr1e-4 [--figure F.png]
 
+    # the raw and the TTT fill mixed, from the saved outputs
+    python benchmarks/quality.py blend WORK screen default [--weights 0.5 1]
+
     # 4. which photos gain and which lose: per photo-run gains against photo features
     python benchmarks/quality.py analyze WORK tuning default [--out DIR]
 
@@ -230,8 +233,10 @@ def report(work: Path, split: str, names: list[str], step: int | None = None) ->
 
 def curves(work: Path, split: str, names: list[str], figure: Path | None = None) -> None:
     """Per candidate, the mean gain and the worse-than-raw share at every evaluated step, and
-    the *oracle*: each photo-run's best step chosen with the ground truth. The oracle bounds
-    what any choice of steps or selection rule can reach with that finetuning recipe."""
+    two bounds that use the ground truth: the *oracle* (each photo-run's best step) bounds what
+    any choice of steps or selection rule can reach with that finetuning recipe; the *perfect
+    guard* (the last step, or raw where the last step is worse) bounds a rule that only decides
+    whether to keep the finetuned fill."""
     import numpy as np
 
     table = {}
@@ -263,6 +268,8 @@ def curves(work: Path, split: str, names: list[str], figure: Path | None = None)
         print("  worse  " + "".join(f"{v:>6.0%} " for v in (matrix < 0).mean(axis=0)))
         print(f"  oracle (best step per photo-run, chosen with the ground truth): "
               f"{oracle.mean():+.2f}% mean, {np.median(oracle):+.2f}% median")  # fmt: skip
+        guarded = np.maximum(matrix[:, -1], 0)
+        print(f"  perfect guard (last step, or raw where it is worse): {guarded.mean():+.2f}%")
     if figure is not None:
         import matplotlib
 
@@ -306,6 +313,40 @@ def photo_features(image_path: Path, mask_path: Path) -> dict[str, float]:
         "ring_std": float(gray[ring].std()) if ring.any() else 0.0,
         "photo_gradient": float(gradient[~hole].mean()),
     }
+
+
+def blend(work: Path, split: str, name: str, weights: list[float]) -> None:
+    """Hole L1 of ``(1 − w) · raw + w · TTT`` fills, from a run's saved outputs (8-bit PNGs,
+    so raw and TTT are re-scored from the same PNGs for a like-for-like comparison)."""
+    import cv2
+    import numpy as np
+
+    gains: dict[float, list[float]] = {w: [] for w in weights}
+    seeds = MASK_SEEDS if split != SCREEN else screened_seeds(work, name)
+    for seed in seeds:
+        run_dir = work / "runs" / name / f"{split}-mask{seed}"
+        records = [
+            json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()
+        ]
+        outputs = {(r["strategy"], r["image"]): run_dir / r["output"] for r in records}
+        for record in records:
+            if record["kind"] != "ttt":
+                continue
+            stem = Path(record["image"]).stem
+            image = next((run_dir / "inputs").glob(f"{stem}.*"))
+            hole = cv2.imread(str(work / "masks" / f"{split}-seed{seed}" / f"{stem}.png"), 0) > 127
+            truth, raw, ttt = (
+                cv2.imread(str(path)).astype(np.float32) / 255
+                for path in (image, outputs[("none", record["image"])], run_dir / record["output"])
+            )
+            raw_l1 = float(np.abs(raw - truth)[hole].mean())
+            for w in weights:
+                mixed = (1 - w) * raw + w * ttt
+                gains[w].append(100 * (raw_l1 - float(np.abs(mixed - truth)[hole].mean())) / raw_l1)
+    print(f"{name} on {split}: blends of the raw and the returned TTT fill (hole-L1 gain over raw)")
+    for w, values in gains.items():
+        worse = sum(v < 0 for v in values) / len(values)
+        print(f"  w={w:<5} gain {statistics.fmean(values):+.2f}%  worse than raw {worse:.0%}")
 
 
 def analyze(work: Path, split: str, name: str, out: Path, step: int | None = None) -> None:
@@ -397,6 +438,11 @@ def main() -> None:
     curver.add_argument("split", choices=(*SPLITS, SCREEN))
     curver.add_argument("names", nargs="+")
     curver.add_argument("--figure", type=Path)
+    blender = commands.add_parser("blend", help="mixes of the raw and the TTT fill")
+    blender.add_argument("work", type=Path)
+    blender.add_argument("split", choices=(*SPLITS, SCREEN))
+    blender.add_argument("name")
+    blender.add_argument("--weights", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
     analyzer = commands.add_parser("analyze", help="per-photo gains against photo features")
     analyzer.add_argument("work", type=Path)
     analyzer.add_argument("split", choices=(*SPLITS, SCREEN))
@@ -412,6 +458,8 @@ def main() -> None:
         prepare(args.work, {split: getattr(args, split) for split in SPLITS})
     elif args.command == "analyze":
         analyze(args.work, args.split, args.name, args.out, args.step)
+    elif args.command == "blend":
+        blend(args.work, args.split, args.name, args.weights)
     elif args.command == "curves":
         curves(args.work, args.split, args.names, args.figure)
     elif args.command == "run":

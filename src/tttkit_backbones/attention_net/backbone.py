@@ -229,8 +229,9 @@ def attention_net_compact(width: int = 32, **overrides: Any) -> AttentionNet:
     surroundings and the network learns corrections to it, which is what let it overtake
     OpenCV's inpainting within CPU-hours of pretraining (``docs/model-card.md``). Width 32 was
     chosen by measured step time on a 2-core CPU (``docs/performance.md``); it was pretrained at
-    128² and then at 256², where its fills beat the 128² ones (``docs/quality.md``), and the
-    default strategy finetunes it on 128² crops, so a step costs what it did at 128².
+    128² and then at 256², where its fills beat the 128² ones (``docs/quality.md``); the
+    default strategy finetunes it on whole 256² views (128² crops were cheaper per step but
+    made test-time training a net loss there).
     """
     config = {
         **THESIS_CONFIG,

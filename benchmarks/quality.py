@@ -131,6 +131,21 @@ def tttkit(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "tttkit", *args], check=True)
 
 
+def candidate_runs(
+    work: Path, split: str, name: str
+) -> list[tuple[int, Path, list[dict[str, Any]]]]:
+    """``(mask seed, run folder, its results.jsonl records)`` of a candidate on a split: both
+    mask seeds, or on the screen the seeds it was run with."""
+    runs = []
+    for seed in MASK_SEEDS if split != SCREEN else screened_seeds(work, name):
+        folder = work / "runs" / name / f"{split}-mask{seed}"
+        results = folder / "results.jsonl"
+        if not results.exists():
+            raise SystemExit(f"no results for {name} on {split} (mask seed {seed}): run it first")
+        runs.append((seed, folder, [json.loads(line) for line in results.read_text().splitlines()]))
+    return runs
+
+
 def photo_runs(work: Path, split: str, name: str, step: int | None = None) -> list[dict[str, Any]]:
     """One row per (photo, mask seed): raw, TTT and Telea metrics, seconds.
 
@@ -138,14 +153,9 @@ def photo_runs(work: Path, split: str, name: str, step: int | None = None) -> li
     output: for comparing fixed-step runs (``--select last``) of different lengths, whose first
     k steps are the k-step run (same seed, no schedule that depends on the length)."""
     rows = []
-    seeds = MASK_SEEDS if split != SCREEN else screened_seeds(work, name)
-    for seed in seeds:
-        results = work / "runs" / name / f"{split}-mask{seed}" / "results.jsonl"
-        if not results.exists():
-            raise SystemExit(f"no results for {name} on {split} (mask seed {seed}): run it first")
+    for seed, _, records in candidate_runs(work, split, name):
         telea, ttt = {}, []
-        for line in results.read_text().splitlines():
-            record = json.loads(line)
+        for record in records:
             if record["kind"] == "reference" and record["strategy"] == "opencv-telea":
                 telea[record["image"]] = at_step(record, 0)
             elif record["kind"] == "ttt":
@@ -242,12 +252,8 @@ def curves(work: Path, split: str, names: list[str], figure: Path | None = None)
     table = {}
     for name in names:
         gains = []
-        for seed in MASK_SEEDS if split != SCREEN else screened_seeds(work, name):
-            results = work / "runs" / name / f"{split}-mask{seed}" / "results.jsonl"
-            if not results.exists():
-                raise SystemExit(f"no results for {name} on {split} (mask seed {seed})")
-            for line in results.read_text().splitlines():
-                record = json.loads(line)
+        for _, _, records in candidate_runs(work, split, name):
+            for record in records:
                 if record["kind"] != "ttt":
                     continue
                 if record.get("selection"):
@@ -322,12 +328,7 @@ def blend(work: Path, split: str, name: str, weights: list[float]) -> None:
     import numpy as np
 
     gains: dict[float, list[float]] = {w: [] for w in weights}
-    seeds = MASK_SEEDS if split != SCREEN else screened_seeds(work, name)
-    for seed in seeds:
-        run_dir = work / "runs" / name / f"{split}-mask{seed}"
-        records = [
-            json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()
-        ]
+    for seed, run_dir, records in candidate_runs(work, split, name):
         outputs = {(r["strategy"], r["image"]): run_dir / r["output"] for r in records}
         for record in records:
             if record["kind"] != "ttt":

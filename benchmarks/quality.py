@@ -127,17 +127,24 @@ def screened_seeds(work: Path, name: str) -> tuple[int, ...]:
     return seeds
 
 
+def optional_seeds(seeds: list[int] | None) -> tuple[int, ...] | None:
+    return tuple(seeds) if seeds else None
+
+
 def tttkit(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "tttkit", *args], check=True)
 
 
 def candidate_runs(
-    work: Path, split: str, name: str
+    work: Path, split: str, name: str, seeds: tuple[int, ...] | None = None
 ) -> list[tuple[int, Path, list[dict[str, Any]]]]:
     """``(mask seed, run folder, its results.jsonl records)`` of a candidate on a split: both
-    mask seeds, or on the screen the seeds it was run with."""
+    mask seeds, or on the screen the seeds it was run with; ``seeds`` reads only those (an
+    interim reading of a run that has not finished every mask seed)."""
+    if seeds is None:
+        seeds = MASK_SEEDS if split != SCREEN else screened_seeds(work, name)
     runs = []
-    for seed in MASK_SEEDS if split != SCREEN else screened_seeds(work, name):
+    for seed in seeds:
         folder = work / "runs" / name / f"{split}-mask{seed}"
         results = folder / "results.jsonl"
         if not results.exists():
@@ -146,14 +153,20 @@ def candidate_runs(
     return runs
 
 
-def photo_runs(work: Path, split: str, name: str, step: int | None = None) -> list[dict[str, Any]]:
+def photo_runs(
+    work: Path,
+    split: str,
+    name: str,
+    step: int | None = None,
+    seeds: tuple[int, ...] | None = None,
+) -> list[dict[str, Any]]:
     """One row per (photo, mask seed): raw, TTT and Telea metrics, seconds.
 
     ``step`` reads the TTT metrics off each run's curve at that step instead of the returned
     output: for comparing fixed-step runs (``--select last``) of different lengths, whose first
     k steps are the k-step run (same seed, no schedule that depends on the length)."""
     rows = []
-    for seed, _, records in candidate_runs(work, split, name):
+    for seed, _, records in candidate_runs(work, split, name, seeds):
         telea, ttt = {}, []
         for record in records:
             if record["kind"] == "reference" and record["strategy"] == "opencv-telea":
@@ -218,11 +231,18 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def report(work: Path, split: str, names: list[str], step: int | None = None) -> dict[str, Any]:
-    table = {name: summarize(photo_runs(work, split, name, step)) for name in names}
-    seeds = {name: table[name]["photo_runs"] // table[name]["photos"] for name in names}
+def report(
+    work: Path,
+    split: str,
+    names: list[str],
+    step: int | None = None,
+    seeds: tuple[int, ...] | None = None,
+) -> dict[str, Any]:
+    table = {name: summarize(photo_runs(work, split, name, step, seeds)) for name in names}
+    per_photo = {name: table[name]["photo_runs"] // table[name]["photos"] for name in names}
     at = "returned output" if step is None else f"TTT read at step {step}"
-    print(f"{split} split ({SIZE}², mask seeds per photo: {seeds}; {at})")
+    interim = f"; INTERIM, mask seeds {list(seeds)} only" if seeds is not None else ""
+    print(f"{split} split ({SIZE}², mask seeds per photo: {per_photo}; {at}{interim})")
     header = (f"{'candidate':<22}{'runs':>5}{'hole-L1 raw→TTT':>20}{'PSNR raw→TTT':>16}"
               f"{'SSIM raw→TTT':>16}{'gain mean':>10}{'median':>8}{'95% CI':>18}{'worse':>7}"
               f"{'vs Telea':>9}{'s/photo':>8}")  # fmt: skip
@@ -241,7 +261,13 @@ def report(work: Path, split: str, names: list[str], step: int | None = None) ->
     return table
 
 
-def curves(work: Path, split: str, names: list[str], figure: Path | None = None) -> None:
+def curves(
+    work: Path,
+    split: str,
+    names: list[str],
+    figure: Path | None = None,
+    seeds: tuple[int, ...] | None = None,
+) -> None:
     """Per candidate, the mean gain and the worse-than-raw share at every evaluated step, and
     two bounds that use the ground truth: the *oracle* (each photo-run's best step) bounds what
     any choice of steps or selection rule can reach with that finetuning recipe; the *perfect
@@ -252,7 +278,7 @@ def curves(work: Path, split: str, names: list[str], figure: Path | None = None)
     table = {}
     for name in names:
         gains = []
-        for _, _, records in candidate_runs(work, split, name):
+        for _, _, records in candidate_runs(work, split, name, seeds):
             for record in records:
                 if record["kind"] != "ttt":
                     continue
@@ -434,11 +460,14 @@ def main() -> None:
     reporter.add_argument("names", nargs="+")
     reporter.add_argument("--json", type=Path)
     reporter.add_argument("--step", type=int, help="read fixed-step runs at this step")
+    seeds_help = "an interim reading: only these mask seeds (default: all the protocol's)"
+    reporter.add_argument("--mask-seeds", type=int, nargs="+", choices=MASK_SEEDS, help=seeds_help)
     curver = commands.add_parser("curves", help="gain against steps, and the oracle step")
     curver.add_argument("work", type=Path)
     curver.add_argument("split", choices=(*SPLITS, SCREEN))
     curver.add_argument("names", nargs="+")
     curver.add_argument("--figure", type=Path)
+    curver.add_argument("--mask-seeds", type=int, nargs="+", choices=MASK_SEEDS, help=seeds_help)
     blender = commands.add_parser("blend", help="mixes of the raw and the TTT fill")
     blender.add_argument("work", type=Path)
     blender.add_argument("split", choices=(*SPLITS, SCREEN))
@@ -462,11 +491,13 @@ def main() -> None:
     elif args.command == "blend":
         blend(args.work, args.split, args.name, args.weights)
     elif args.command == "curves":
-        curves(args.work, args.split, args.names, args.figure)
+        curves(args.work, args.split, args.names, args.figure, optional_seeds(args.mask_seeds))
     elif args.command == "run":
         run(args.work, args.split, args.name, eval_options, tuple(args.mask_seeds))
     else:
-        table = report(args.work, args.split, args.names, args.step)
+        table = report(
+            args.work, args.split, args.names, args.step, optional_seeds(args.mask_seeds)
+        )
         if args.json:
             args.json.write_text(json.dumps(table, indent=2))
 

@@ -21,9 +21,12 @@ def quality():
     return module
 
 
-def write_run(work: Path, name: str, curves: dict[str, list[tuple[int, float]]]) -> None:
-    """A screen run (mask seed 0) whose TTT rows have the given hole-L1 curves."""
-    folder = work / "runs" / name / "screen-mask0"
+def write_run(
+    work: Path, name: str, curves: dict[str, list[tuple[int, float]]], run: str = "screen-mask0"
+) -> None:
+    """A run (by default on the screen, mask seed 0) whose TTT rows have the given hole-L1
+    curves."""
+    folder = work / "runs" / name / run
     folder.mkdir(parents=True)
     lines = []
     for photo, curve in curves.items():
@@ -79,3 +82,11 @@ def test_curves_print_the_mean_gain_per_step_and_the_ground_truth_oracle(quality
     # The oracle takes each photo-run's best step: +10% (step 5) and 0% (step 0 or 10).
     assert "+5.00% mean" in printed
     assert (tmp_path / "curve.png").stat().st_size > 0
+
+
+def test_a_split_reads_both_mask_seeds_unless_an_interim_reading_names_them(quality, tmp_path):
+    write_run(tmp_path, "half", {"a.png": [(0, 0.10), (10, 0.09)]}, run="reporting-mask0")
+    with pytest.raises(SystemExit, match=r"mask seed 1\): run it first"):
+        quality.photo_runs(tmp_path, "reporting", "half")
+    [row] = quality.photo_runs(tmp_path, "reporting", "half", seeds=(0,))
+    assert row["mask_seed"] == 0 and row["ttt_l1_hole"] == pytest.approx(0.09)

@@ -376,7 +376,14 @@ def blend(work: Path, split: str, name: str, weights: list[float]) -> None:
         print(f"  w={w:<5} gain {statistics.fmean(values):+.2f}%  worse than raw {worse:.0%}")
 
 
-def analyze(work: Path, split: str, name: str, out: Path, step: int | None = None) -> None:
+def analyze(
+    work: Path,
+    split: str,
+    name: str,
+    out: Path,
+    step: int | None = None,
+    seeds: tuple[int, ...] | None = None,
+) -> None:
     """Per photo-run gains with features, a CSV, Spearman correlations and figures."""
     import csv
 
@@ -385,7 +392,7 @@ def analyze(work: Path, split: str, name: str, out: Path, step: int | None = Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = photo_runs(work, split, name, step)
+    rows = photo_runs(work, split, name, step, seeds)
     for row in rows:
         run_dir = work / "runs" / name / f"{split}-mask{row['mask_seed']}"
         stem = Path(row["photo"]).stem
@@ -479,6 +486,7 @@ def main() -> None:
     analyzer.add_argument("name")
     analyzer.add_argument("--out", type=Path, default=Path("quality-analysis"))
     analyzer.add_argument("--step", type=int, help="read fixed-step runs at this step")
+    analyzer.add_argument("--mask-seeds", type=int, nargs="+", choices=MASK_SEEDS, help=seeds_help)
     argv = sys.argv[1:]
     # Everything after `--` goes to `tttkit eval` untouched.
     split_at = argv.index("--") if "--" in argv else len(argv)
@@ -487,7 +495,8 @@ def main() -> None:
     if args.command == "prepare":
         prepare(args.work, {split: getattr(args, split) for split in SPLITS})
     elif args.command == "analyze":
-        analyze(args.work, args.split, args.name, args.out, args.step)
+        seeds = optional_seeds(args.mask_seeds)
+        analyze(args.work, args.split, args.name, args.out, args.step, seeds)
     elif args.command == "blend":
         blend(args.work, args.split, args.name, args.weights)
     elif args.command == "curves":

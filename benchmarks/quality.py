@@ -344,7 +344,43 @@ def photo_features(image_path: Path, mask_path: Path) -> dict[str, float]:
         "ring_edge_density": float(edges[ring].mean()) if ring.any() else 0.0,
         "ring_std": float(gray[ring].std()) if ring.any() else 0.0,
         "photo_gradient": float(gradient[~hole].mean()),
+        "ring_repeat_error": ring_repeat_error(image, hole, ring),
     }
+
+
+def ring_repeat_error(image: Any, hole: Any, ring: Any, patch: int = 8, stride: int = 4) -> float:
+    """How well the photo repeats what surrounds the hole: for each known patch centred in the
+    ring, the mean squared difference to its best match among known patches at least two patch
+    widths away; the median over the ring, relative to the known pixels' variance. Low: the
+    surroundings recur elsewhere in the photo (rows of windows, a lawn); high: a one-off."""
+    import numpy as np
+
+    pixels = image.astype(np.float32) / 255
+    height, width = hole.shape
+    tops = range(0, height - patch + 1, stride)
+    lefts = range(0, width - patch + 1, stride)
+    vectors, centres, in_ring = [], [], []
+    for top in tops:
+        for left in lefts:
+            if hole[top : top + patch, left : left + patch].any():
+                continue
+            vectors.append(pixels[top : top + patch, left : left + patch].ravel())
+            centres.append((top + patch // 2, left + patch // 2))
+            in_ring.append(bool(ring[top + patch // 2, left + patch // 2]))
+    if not any(in_ring):
+        return float("nan")
+    vectors_array, centres_array = np.stack(vectors), np.array(centres)
+    queries = np.flatnonzero(in_ring)
+    squared = (vectors_array**2).sum(1)
+    distances = (
+        squared[queries, None] + squared[None, :] - 2 * vectors_array[queries] @ vectors_array.T
+    ) / vectors_array.shape[1]
+    apart = np.abs(centres_array[queries, None, :] - centres_array[None, :, :]).max(-1)
+    distances[apart < 2 * patch] = np.inf
+    best = distances.min(1)
+    best = best[np.isfinite(best)]
+    variance = float(pixels[~hole].var()) + 1e-8
+    return float(np.median(np.maximum(best, 0.0)) / variance) if best.size else float("nan")
 
 
 def blend(work: Path, split: str, name: str, weights: list[float]) -> None:
@@ -408,9 +444,9 @@ def analyze(
         writer.writeheader()
         writer.writerows(rows)
     features = ["raw_l1_hole", "hole_fraction", "hole_thinness", "ring_gradient",
-                "ring_edge_density", "ring_std", "photo_gradient"]  # fmt: skip
+                "ring_edge_density", "ring_std", "photo_gradient", "ring_repeat_error"]  # fmt: skip
     print(f"{name} on {split}: {len(rows)} photo-runs; Spearman correlation with the gain")
-    figure, axes = plt.subplots(2, 4, figsize=(16, 7))
+    figure, axes = plt.subplots(3, 3, figsize=(13, 10))
     axes[0][0].hist([r["gain"] for r in rows], bins=30, color="steelblue")
     axes[0][0].axvline(0, color="black", linewidth=0.8)
     axes[0][0].set(title="per photo-run hole-L1 gain (%)", xlabel="gain (%)", ylabel="runs")

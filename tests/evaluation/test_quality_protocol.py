@@ -90,3 +90,18 @@ def test_a_split_reads_both_mask_seeds_unless_an_interim_reading_names_them(qual
         quality.photo_runs(tmp_path, "reporting", "half")
     [row] = quality.photo_runs(tmp_path, "reporting", "half", seeds=(0,))
     assert row["mask_seed"] == 0 and row["ttt_l1_hole"] == pytest.approx(0.09)
+
+
+def test_ring_repeat_error_is_low_where_the_surroundings_recur(quality):
+    import cv2
+    import numpy as np
+
+    hole = np.zeros((64, 64), bool)
+    hole[24:40, 24:40] = True
+    ring = cv2.dilate(hole.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool) & ~hole
+    tile = np.random.default_rng(0).integers(0, 256, (8, 8, 3), np.uint8)
+    repeated = np.tile(tile, (8, 8, 1))  # the stride-4 patch grid meets the period 8
+    noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), np.uint8)
+    assert quality.ring_repeat_error(repeated, hole, ring) == pytest.approx(0.0, abs=1e-5)
+    # Two independent noise patches differ by twice the variance.
+    assert quality.ring_repeat_error(noise, hole, ring) > 1.0

@@ -10,7 +10,8 @@ did not follow the generator's last pretraining phase, and without it TTT gained
 costs a third less; no perceptual loss, so no VGG weights are needed (VGG alone costs more than
 the compact network per step); a learning rate of 5e-5 — the thesis's 2e-6 was tied to its own
 pretraining rate of 1e-6, the compact backbone ends its pretraining at 1e-4 to 5e-5, and on
-held-out photos 1e-5 barely moved in 60 steps while 1.5e-4 and more made most photos worse; and
+held-out photos (with the earlier 128²-crop recipe) 1e-5 barely moved in 60 steps while
+1.5e-4 and more made most photos worse (1e-4 on whole views is being screened); and
 the output made by a moving average of the finetuned weights (decay 0.95), which on held-out
 photos halved the share of photos made worse than the raw network (38% → 18% of 40 photo-runs)
 and raised the mean gain (+0.8% → +2.1%).

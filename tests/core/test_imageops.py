@@ -49,6 +49,19 @@ def test_smooth_fill_depends_on_known_pixels_only() -> None:
     assert torch.equal(smooth_fill(image, mask), smooth_fill(other, mask))
 
 
+def test_smooth_fill_of_bf16_keeps_its_dtype_and_known_pixels() -> None:
+    # computed in fp32 inside: the relaxation's small steps would stall in bf16
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 32, 32).to(torch.bfloat16)
+    mask = _hole(32, 6, 8, 18)
+    filled = smooth_fill(image, mask)
+    assert filled.dtype == torch.bfloat16
+    known = mask.expand_as(image) == 0
+    assert torch.equal(filled[known], image[known])
+    reference = smooth_fill(image.float(), mask).to(torch.bfloat16)
+    assert torch.equal(filled, reference)
+
+
 def test_smooth_fill_all_holes_and_odd_sizes_stay_finite() -> None:
     image = torch.rand(1, 3, 13, 7)
     assert torch.equal(smooth_fill(image, torch.ones(1, 1, 13, 7)), torch.zeros_like(image))

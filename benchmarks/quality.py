@@ -18,6 +18,11 @@
     # gain against steps, and the best any step choice could do (the ground-truth oracle)
     python benchmarks/quality.py curves WORK screen default lr1e-4 [--figure F.png]
 
+    # paired: candidate against base on the same photo-runs; several names of one side are
+    # training-seed replicates, averaged per photo-run before the comparison
+    python benchmarks/quality.py compare WORK screen --base default default-seed1 \\
+        --candidate lr1e-4 lr1e-4-seed1
+
     # the raw and the TTT fill mixed, from the saved outputs
     python benchmarks/quality.py blend WORK screen default [--weights 0.5 1]
 
@@ -259,6 +264,67 @@ def report(
               f"{f'{low:+.2f}…{high:+.2f}%':>18}{100 * s['worse_share']:>6.0f}%"
               f"{telea:>9}{s['seconds_per_photo']:>8.1f}")  # fmt: skip
     return table
+
+
+def replicate_gains(
+    work: Path,
+    split: str,
+    names: list[str],
+    seeds: tuple[int, ...] | None = None,
+    step: int | None = None,
+) -> dict[tuple[str, int], float]:
+    """Per (photo, mask seed): the hole-L1 gain in %, averaged over ``names`` (runs of one
+    recipe with different training seeds; ``step`` reads their curves there). Every name must
+    cover the same photo-runs."""
+    per_name = []
+    for name in names:
+        rows = photo_runs(work, split, name, step, seeds)
+        gains = {(r["photo"], r["mask_seed"]): 100 * (r["raw_l1_hole"] - r["ttt_l1_hole"])
+                 / r["raw_l1_hole"] for r in rows}  # fmt: skip
+        if per_name and gains.keys() != per_name[0].keys():
+            raise SystemExit(f"{name} and {names[0]} ran on different photo-runs of {split}")
+        per_name.append(gains)
+    return {key: statistics.fmean(g[key] for g in per_name) for key in per_name[0]}
+
+
+def compare(
+    work: Path,
+    split: str,
+    base: list[str],
+    candidate: list[str],
+    seeds: tuple[int, ...] | None = None,
+    candidate_step: int | None = None,
+) -> dict[str, Any]:
+    """Candidate against base on the same photo-runs: the mean difference of their gains (in
+    points of raw hole L1) with a bootstrap interval over photos, and on how many photo-runs
+    the candidate is better. A difference whose interval spans zero is not a win.
+    ``candidate_step`` reads the candidate's fixed-step runs at that step (a shorter run)."""
+    before = replicate_gains(work, split, base, seeds)
+    after = replicate_gains(work, split, candidate, seeds, candidate_step)
+    if before.keys() != after.keys():
+        raise SystemExit(f"base and candidate ran on different photo-runs of {split}")
+    differences: dict[str, list[float]] = {}
+    for (photo, _), gain in after.items():
+        differences.setdefault(photo, []).append(gain - before[(photo, _)])
+    values = [d for ds in differences.values() for d in ds]
+    low, high = bootstrap_interval(differences)
+    result = {
+        "base": base, "candidate": candidate, "photo_runs": len(values),
+        "base_gain_mean": statistics.fmean(before.values()),
+        "candidate_gain_mean": statistics.fmean(after.values()),
+        "difference_mean": statistics.fmean(values), "difference_ci95": (low, high),
+        "candidate_better_share": sum(d > 0 for d in values) / len(values),
+    }  # fmt: skip
+    at = f" at step {candidate_step}" if candidate_step is not None else ""
+    result["candidate_step"] = candidate_step
+    print(f"{split}: {' + '.join(candidate)}{at} against {' + '.join(base)} "
+          f"({len(values)} photo-runs, each side averaged over its {len(candidate)}/{len(base)} "
+          f"training seeds)")  # fmt: skip
+    print(f"  gain {result['base_gain_mean']:+.2f}% → {result['candidate_gain_mean']:+.2f}%; "
+          f"difference {result['difference_mean']:+.2f} points (95% CI {low:+.2f} … "
+          f"{high:+.2f}); candidate better on {100 * result['candidate_better_share']:.0f}% of "
+          "photo-runs")  # fmt: skip
+    return result
 
 
 def curves(
@@ -511,6 +577,14 @@ def main() -> None:
     curver.add_argument("names", nargs="+")
     curver.add_argument("--figure", type=Path)
     curver.add_argument("--mask-seeds", type=int, nargs="+", choices=MASK_SEEDS, help=seeds_help)
+    comparer = commands.add_parser("compare", help="paired: a candidate against a base")
+    comparer.add_argument("work", type=Path)
+    comparer.add_argument("split", choices=(*SPLITS, SCREEN))
+    comparer.add_argument("--base", nargs="+", required=True, help="runs of the base recipe")
+    comparer.add_argument("--candidate", nargs="+", required=True)
+    comparer.add_argument("--candidate-step", type=int, help="read the candidate at this step")
+    comparer.add_argument("--json", type=Path)
+    comparer.add_argument("--mask-seeds", type=int, nargs="+", choices=MASK_SEEDS, help=seeds_help)
     blender = commands.add_parser("blend", help="mixes of the raw and the TTT fill")
     blender.add_argument("work", type=Path)
     blender.add_argument("split", choices=(*SPLITS, SCREEN))
@@ -533,6 +607,12 @@ def main() -> None:
     elif args.command == "analyze":
         seeds = optional_seeds(args.mask_seeds)
         analyze(args.work, args.split, args.name, args.out, args.step, seeds)
+    elif args.command == "compare":
+        seeds = optional_seeds(args.mask_seeds)
+        outcome = compare(args.work, args.split, args.base, args.candidate, seeds,
+                          args.candidate_step)  # fmt: skip
+        if args.json:
+            args.json.write_text(json.dumps(outcome, indent=2))
     elif args.command == "blend":
         blend(args.work, args.split, args.name, args.weights)
     elif args.command == "curves":

@@ -105,3 +105,35 @@ def test_ring_repeat_error_is_low_where_the_surroundings_recur(quality):
     assert quality.ring_repeat_error(repeated, hole, ring) == pytest.approx(0.0, abs=1e-5)
     # Two independent noise patches differ by twice the variance.
     assert quality.ring_repeat_error(noise, hole, ring) > 1.0
+
+
+def test_compare_pairs_photo_runs_and_averages_training_seeds(quality, tmp_path, capsys):
+    # base: two training seeds, gains (10%, 0%) on a and (−10%, 10%) on b: mean 5% and 0%
+    write_run(
+        tmp_path, "base", {"a.png": [(0, 0.10), (10, 0.09)], "b.png": [(0, 0.10), (10, 0.11)]}
+    )
+    write_run(
+        tmp_path, "base-s1", {"a.png": [(0, 0.10), (10, 0.10)], "b.png": [(0, 0.10), (10, 0.09)]}
+    )
+    # candidate: 20% on a, 0% on b at step 10; at step 5 it has gained 10% on both
+    write_run(tmp_path, "cand", {"a.png": [(0, 0.10), (5, 0.09), (10, 0.08)],
+                                  "b.png": [(0, 0.10), (5, 0.09), (10, 0.10)]})  # fmt: skip
+    outcome = quality.compare(tmp_path, "screen", ["base", "base-s1"], ["cand"])
+    assert outcome["base_gain_mean"] == pytest.approx(2.5)
+    assert outcome["candidate_gain_mean"] == pytest.approx(10)
+    assert outcome["difference_mean"] == pytest.approx(((20 - 5) + (0 - 0)) / 2)
+    assert outcome["candidate_better_share"] == pytest.approx(0.5)
+    low, high = outcome["difference_ci95"]
+    assert low == pytest.approx(0) and high == pytest.approx(15)
+    early = quality.compare(tmp_path, "screen", ["base", "base-s1"], ["cand"], candidate_step=5)
+    assert early["difference_mean"] == pytest.approx(((10 - 5) + (10 - 0)) / 2)
+    assert "+7.50 points" in capsys.readouterr().out
+
+
+def test_compare_refuses_runs_on_different_photos(quality, tmp_path):
+    write_run(tmp_path, "base", {"a.png": [(0, 0.10), (10, 0.09)]})
+    write_run(tmp_path, "other", {"b.png": [(0, 0.10), (10, 0.09)]})
+    with pytest.raises(SystemExit, match="different photo-runs"):
+        quality.compare(tmp_path, "screen", ["base"], ["other"])
+    with pytest.raises(SystemExit, match="different photo-runs"):
+        quality.replicate_gains(tmp_path, "screen", ["base", "other"])

@@ -304,19 +304,19 @@ def compare(
     if before.keys() != after.keys():
         raise SystemExit(f"base and candidate ran on different photo-runs of {split}")
     differences: dict[str, list[float]] = {}
-    for (photo, _), gain in after.items():
-        differences.setdefault(photo, []).append(gain - before[(photo, _)])
+    for (photo, mask_seed), gain in after.items():
+        differences.setdefault(photo, []).append(gain - before[(photo, mask_seed)])
     values = [d for ds in differences.values() for d in ds]
     low, high = bootstrap_interval(differences)
     result = {
-        "base": base, "candidate": candidate, "photo_runs": len(values),
+        "base": base, "candidate": candidate, "candidate_step": candidate_step,
+        "photo_runs": len(values),
         "base_gain_mean": statistics.fmean(before.values()),
         "candidate_gain_mean": statistics.fmean(after.values()),
         "difference_mean": statistics.fmean(values), "difference_ci95": (low, high),
         "candidate_better_share": sum(d > 0 for d in values) / len(values),
     }  # fmt: skip
     at = f" at step {candidate_step}" if candidate_step is not None else ""
-    result["candidate_step"] = candidate_step
     print(f"{split}: {' + '.join(candidate)}{at} against {' + '.join(base)} "
           f"({len(values)} photo-runs, each side averaged over its {len(candidate)}/{len(base)} "
           f"training seeds)")  # fmt: skip

@@ -1,7 +1,7 @@
 """The demo's fills for `default` and `optimal` at a fixed seed are pinned, so that a refactor of
 the engine or the options cannot change what tttkit computes without a test saying so. The demo is
-downscaled to 128² and `optimal` takes 2 views a step instead of 4 (a fifth of the work; every
-code path of the full-size run is still taken).
+downscaled to 128² and `optimal` takes 2 views a step instead of 4, to keep the suite fast;
+every code path of the full-size run is still taken.
 
 The pinned hole pixels were made by this test with ``TTTKIT_REPIN=1`` (it then rewrites
 ``tests/data/pinned/demo_fills.npz`` and fails, so that a repin is always a visible decision).

@@ -207,9 +207,14 @@ def bootstrap_interval(
     return means[int(0.025 * draws)], means[int(0.975 * draws) - 1]
 
 
+def hole_gain(row: dict[str, Any]) -> float:
+    """A photo-run's gain in %: ``(raw − TTT) / raw`` of its hole L1."""
+    return 100 * (row["raw_l1_hole"] - row["ttt_l1_hole"]) / row["raw_l1_hole"]
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The report's numbers for one candidate's photo-runs."""
-    gains = [100 * (r["raw_l1_hole"] - r["ttt_l1_hole"]) / r["raw_l1_hole"] for r in rows]
+    gains = [hole_gain(r) for r in rows]
     per_photo: dict[str, list[float]] = {}
     for row, gain in zip(rows, gains, strict=True):
         per_photo.setdefault(row["photo"], []).append(gain)
@@ -279,8 +284,7 @@ def replicate_gains(
     per_name = []
     for name in names:
         rows = photo_runs(work, split, name, step, seeds)
-        gains = {(r["photo"], r["mask_seed"]): 100 * (r["raw_l1_hole"] - r["ttt_l1_hole"])
-                 / r["raw_l1_hole"] for r in rows}  # fmt: skip
+        gains = {(r["photo"], r["mask_seed"]): hole_gain(r) for r in rows}
         if per_name and gains.keys() != per_name[0].keys():
             raise SystemExit(f"{name} and {names[0]} ran on different photo-runs of {split}")
         per_name.append(gains)
@@ -502,7 +506,7 @@ def analyze(
         mask = work / "masks" / f"{split}-seed{row['mask_seed']}" / f"{stem}.png"
         if image is None or not mask.exists():
             raise SystemExit(f"no evaluated input or mask for {row['photo']} in {run_dir}")
-        row["gain"] = 100 * (row["raw_l1_hole"] - row["ttt_l1_hole"]) / row["raw_l1_hole"]
+        row["gain"] = hole_gain(row)
         row.update(photo_features(image, mask))
     out.mkdir(parents=True, exist_ok=True)
     with (out / f"{name}-{split}.csv").open("w", newline="") as handle:

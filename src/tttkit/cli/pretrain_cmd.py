@@ -119,8 +119,22 @@ def pretrain_command(
     ] = None,
     seed: SeedOption = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
-    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 250,
-    validate_every: Annotated[int, typer.Option("--validate-every", min=1)] = 250,
+    checkpoint_every: Annotated[
+        int,
+        typer.Option(
+            "--checkpoint-every",
+            min=1,
+            help="Steps between checkpoints (the point --resume continues from).",
+        ),
+    ] = 250,
+    validate_every: Annotated[
+        int,
+        typer.Option(
+            "--validate-every",
+            min=1,
+            help="Steps between validation passes on the held-out photos.",
+        ),
+    ] = 250,
     perceptual_weights: Annotated[
         Path | None, typer.Option("--perceptual-weights", help="VGG features file.")
     ] = None,

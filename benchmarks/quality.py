@@ -507,6 +507,7 @@ def analyze(
         if image is None or not mask.exists():
             raise SystemExit(f"no evaluated input or mask for {row['photo']} in {run_dir}")
         row["gain"] = hole_gain(row)
+        row["set"] = photo_set(row["photo"])
         row.update(photo_features(image, mask))
     out.mkdir(parents=True, exist_ok=True)
     with (out / f"{name}-{split}.csv").open("w", newline="") as handle:
@@ -526,9 +527,41 @@ def analyze(
         axis.scatter([r[feature] for r in rows], [r["gain"] for r in rows], s=8, alpha=0.6)
         axis.axhline(0, color="black", linewidth=0.8)
         axis.set(title=f"{feature} (Spearman {rho:+.2f})", xlabel=feature, ylabel="gain (%)")
+    print("  gain by photo set: photos, photo-runs, mean (95% CI), worse than raw")
+    for set_name, entry in gains_by_set(rows).items():
+        low, high = entry["gain_ci95"]
+        print(f"  {set_name:<40} {entry['photos']:>3} {entry['photo_runs']:>4} "
+              f"{entry['gain_mean']:+6.2f}% ({low:+.2f} … {high:+.2f}) "
+              f"{100 * entry['worse_share']:3.0f}%")  # fmt: skip
     figure.tight_layout()
     figure.savefig(out / f"{name}-{split}.png", dpi=90)
     print(f"  {out / f'{name}-{split}.csv'}, {out / f'{name}-{split}.png'}")
+
+
+def photo_set(photo: str) -> str:
+    """The source a photo came from: ``package/folder`` for the Debian photos, which
+    ``photos/debian_photos.py`` names ``package__folder__file``; "other" for the rest."""
+    parts = Path(photo).stem.split("__")
+    return "/".join(parts[:2]) if len(parts) >= 3 else "other"
+
+
+def gains_by_set(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Mean gain, its bootstrap 95% interval and the worse-than-raw share per photo set."""
+    by_set: dict[str, dict[str, list[float]]] = {}
+    for row in rows:
+        per_photo = by_set.setdefault(photo_set(row["photo"]), {})
+        per_photo.setdefault(row["photo"], []).append(hole_gain(row))
+    summary = {}
+    for name, per_photo in sorted(by_set.items()):
+        gains = [g for values in per_photo.values() for g in values]
+        summary[name] = {
+            "photos": len(per_photo),
+            "photo_runs": len(gains),
+            "gain_mean": statistics.fmean(gains),
+            "gain_ci95": bootstrap_interval(per_photo),
+            "worse_share": sum(g < 0 for g in gains) / len(gains),
+        }
+    return summary
 
 
 def spearman(x: list[float], y: list[float]) -> float:

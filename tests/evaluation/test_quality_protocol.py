@@ -137,3 +137,24 @@ def test_compare_refuses_runs_on_different_photos(quality, tmp_path):
         quality.compare(tmp_path, "screen", ["base"], ["other"])
     with pytest.raises(SystemExit, match="different photo-runs"):
         quality.replicate_gains(tmp_path, "screen", ["base", "other"])
+
+
+def test_gains_by_set_groups_photos_by_their_source_folder(quality, tmp_path):
+    write_run(
+        tmp_path,
+        "sets",
+        {
+            "pkg__monuments__arch.png": [(0, 0.10), (10, 0.08)],
+            "pkg__monuments__tower.png": [(0, 0.10), (10, 0.09)],
+            "pkg__animals__cat.png": [(0, 0.10), (10, 0.11)],
+            "lomiri_wine.jpg": [(0, 0.10), (10, 0.10)],
+        },
+    )
+    by_set = quality.gains_by_set(quality.photo_runs(tmp_path, "screen", "sets"))
+    assert sorted(by_set) == ["other", "pkg/animals", "pkg/monuments"]
+    monuments = by_set["pkg/monuments"]
+    assert (monuments["photos"], monuments["photo_runs"]) == (2, 2)
+    assert monuments["gain_mean"] == pytest.approx(15.0)
+    assert monuments["gain_ci95"] == pytest.approx((10.0, 20.0))
+    assert by_set["pkg/animals"]["worse_share"] == 1.0
+    assert by_set["other"]["gain_mean"] == pytest.approx(0.0)

@@ -547,21 +547,12 @@ def photo_set(photo: str) -> str:
 
 def gains_by_set(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Mean gain, its bootstrap 95% interval and the worse-than-raw share per photo set."""
-    by_set: dict[str, dict[str, list[float]]] = {}
+    by_set: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        per_photo = by_set.setdefault(photo_set(row["photo"]), {})
-        per_photo.setdefault(row["photo"], []).append(hole_gain(row))
-    summary = {}
-    for name, per_photo in sorted(by_set.items()):
-        gains = [g for values in per_photo.values() for g in values]
-        summary[name] = {
-            "photos": len(per_photo),
-            "photo_runs": len(gains),
-            "gain_mean": statistics.fmean(gains),
-            "gain_ci95": bootstrap_interval(per_photo),
-            "worse_share": sum(g < 0 for g in gains) / len(gains),
-        }
-    return summary
+        by_set.setdefault(photo_set(row["photo"]), []).append(row)
+    keys = ("photos", "photo_runs", "gain_mean", "gain_ci95", "worse_share")
+    summaries = {name: summarize(set_rows) for name, set_rows in sorted(by_set.items())}
+    return {name: {k: summary[k] for k in keys} for name, summary in summaries.items()}
 
 
 def spearman(x: list[float], y: list[float]) -> float:

@@ -54,6 +54,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ttt_study import at_step, returned_step
 
 SPLITS = ("tuning", "reporting")
+#: Metrics whose per-photo-run gain the report summarises: hole L1 first (the issue-19
+#: protocol), then the perceptual ones a run recorded (LPIPS under one of its names, the
+#: weight-free HaarPSI and GMSD).
+GAIN_METRICS = ("l1_hole", "lpips", "lpips_alt", "haarpsi", "gmsd")
+LOWER_IS_BETTER = {"l1_hole", "lpips", "lpips_alt", "gmsd"}
 #: A fixed sample of the tuning split for screening candidates that cost a run per photo.
 SCREEN, SCREEN_PHOTOS, SCREEN_SEED = "screen", 16, 0
 MASK_SEEDS = (0, 1)
@@ -175,7 +180,7 @@ def photo_runs(
         telea, ttt = {}, []
         for record in records:
             if record["kind"] == "reference" and record["strategy"] == "opencv-telea":
-                telea[record["image"]] = at_step(record, 0)
+                telea[record["image"]] = record["evaluations"][0]
             elif record["kind"] == "ttt":
                 ttt.append(record)
         for record in ttt:
@@ -184,11 +189,19 @@ def photo_runs(
             if step is not None and step not in {e["step"] for e in record["evaluations"]}:
                 raise SystemExit(f"{name} has no evaluation at step {step} on {record['image']}")
             chosen = returned_step(record) if step is None else step
+            metrics = [
+                "l1_hole",
+                "psnr",
+                "ssim",
+                *(m for m in GAIN_METRICS[1:] if m in record["evaluations"][0]),
+            ]
+            peer = telea.get(record["image"], {})
             rows.append({
                 "photo": record["image"], "mask_seed": seed, "seconds": record["seconds"],
-                "telea": telea.get(record["image"]),
-                **{f"raw_{m}": at_step(record, 0, m) for m in ("l1_hole", "psnr", "ssim")},
-                **{f"ttt_{m}": at_step(record, chosen, m) for m in ("l1_hole", "psnr", "ssim")},
+                "telea": peer.get("l1_hole"),
+                **{f"telea_{m}": peer[m] for m in GAIN_METRICS[1:] if m in peer},
+                **{f"raw_{m}": at_step(record, 0, m) for m in metrics},
+                **{f"ttt_{m}": at_step(record, chosen, m) for m in metrics},
             })  # fmt: skip
     return rows
 
@@ -207,36 +220,57 @@ def bootstrap_interval(
     return means[int(0.025 * draws)], means[int(0.975 * draws) - 1]
 
 
+def metric_gain(row: dict[str, Any], metric: str = "l1_hole") -> float:
+    """A photo-run's gain in % on ``metric``, positive = better: ``(raw − TTT) / raw`` for a
+    lower-is-better metric, ``(TTT − raw) / raw`` otherwise."""
+    raw, ttt = row[f"raw_{metric}"], row[f"ttt_{metric}"]
+    change = raw - ttt if metric in LOWER_IS_BETTER else ttt - raw
+    return 100 * change / raw
+
+
 def hole_gain(row: dict[str, Any]) -> float:
     """A photo-run's gain in %: ``(raw − TTT) / raw`` of its hole L1."""
-    return 100 * (row["raw_l1_hole"] - row["ttt_l1_hole"]) / row["raw_l1_hole"]
+    return metric_gain(row, "l1_hole")
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The report's numbers for one candidate's photo-runs."""
-    gains = [hole_gain(r) for r in rows]
+def gain_summary(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    """Mean, median, bootstrap interval (photos resampled) and worse-than-raw share of the
+    per-photo-run gains on ``metric``, and the raw fill's advantage over Telea's on it."""
+    gains = [metric_gain(r, metric) for r in rows]
     per_photo: dict[str, list[float]] = {}
     for row, gain in zip(rows, gains, strict=True):
         per_photo.setdefault(row["photo"], []).append(gain)
     low, high = bootstrap_interval(per_photo)
-    mean = {
-        k: statistics.fmean(r[k] for r in rows) for k in rows[0] if k.startswith(("raw_", "ttt_"))
-    }
-    teleas = [r["telea"] for r in rows if r["telea"] is not None]
+    telea_key = "telea" if metric == "l1_hole" else f"telea_{metric}"
+    teleas = [r[telea_key] for r in rows if r.get(telea_key) is not None]
+    vs_telea = None
+    if teleas:
+        peer, raw = statistics.fmean(teleas), statistics.fmean(r[f"raw_{metric}"] for r in rows)
+        vs_telea = 100 * ((peer - raw) if metric in LOWER_IS_BETTER else (raw - peer)) / peer
     return {
-        "photos": len(per_photo),
-        "photo_runs": len(rows),
-        **mean,
-        "psnr_gain_percent": 100 * (mean["ttt_psnr"] - mean["raw_psnr"]) / mean["raw_psnr"],
         "gain_mean": statistics.fmean(gains),
         "gain_median": statistics.median(gains),
         "gain_ci95": (low, high),
         "worse_share": sum(g < 0 for g in gains) / len(gains),
-        "raw_vs_telea_percent": 100
-        * (statistics.fmean(teleas) - mean["raw_l1_hole"])
-        / statistics.fmean(teleas)
-        if teleas
-        else None,
+        "raw_vs_telea_percent": vs_telea,
+    }
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report's numbers for one candidate's photo-runs: hole L1's at the top level (as
+    issue 19's tables), every recorded metric's under ``metrics``."""
+    mean = {
+        k: statistics.fmean(r[k] for r in rows) for k in rows[0] if k.startswith(("raw_", "ttt_"))
+    }
+    present = [m for m in GAIN_METRICS if all(f"raw_{m}" in r for r in rows)]
+    per_metric = {m: gain_summary(rows, m) for m in present}
+    return {
+        "photos": len({r["photo"] for r in rows}),
+        "photo_runs": len(rows),
+        **mean,
+        "psnr_gain_percent": 100 * (mean["ttt_psnr"] - mean["raw_psnr"]) / mean["raw_psnr"],
+        **per_metric["l1_hole"],
+        "metrics": per_metric,
         "seconds_per_photo": statistics.fmean(r["seconds"] for r in rows),
     }
 
@@ -268,6 +302,20 @@ def report(
               f"{s['gain_mean']:>+9.2f}%{s['gain_median']:>+7.2f}%"
               f"{f'{low:+.2f}…{high:+.2f}%':>18}{100 * s['worse_share']:>6.0f}%"
               f"{telea:>9}{s['seconds_per_photo']:>8.1f}")  # fmt: skip
+    perceptual = [(n, m) for n, s in table.items() for m in s["metrics"] if m != "l1_hole"]
+    if perceptual:
+        print(f"\n{'candidate':<22}{'metric':>10}{'raw→TTT':>18}{'gain mean':>10}{'median':>8}"
+              f"{'95% CI':>18}{'worse':>7}{'vs Telea':>9}")  # fmt: skip
+    for name, metric in perceptual:
+        s, g = table[name], table[name]["metrics"][metric]
+        low, high = g["gain_ci95"]
+        telea = (
+            f"{g['raw_vs_telea_percent']:+.1f}%" if g["raw_vs_telea_percent"] is not None else "—"
+        )
+        print(f"{name:<22}{metric:>10}{s[f'raw_{metric}']:>10.4f}→{s[f'ttt_{metric}']:.4f}"
+              f"{g['gain_mean']:>+9.2f}%{g['gain_median']:>+7.2f}%"
+              f"{f'{low:+.2f}…{high:+.2f}%':>18}{100 * g['worse_share']:>6.0f}%"
+              f"{telea:>9}")  # fmt: skip
     return table
 
 
@@ -277,14 +325,17 @@ def replicate_gains(
     names: list[str],
     seeds: tuple[int, ...] | None = None,
     step: int | None = None,
+    metric: str = "l1_hole",
 ) -> dict[tuple[str, int], float]:
-    """Per (photo, mask seed): the hole-L1 gain in %, averaged over ``names`` (runs of one
-    recipe with different training seeds; ``step`` reads their curves there). Every name must
-    cover the same photo-runs."""
+    """Per (photo, mask seed): the gain in % on ``metric``, averaged over ``names`` (runs of
+    one recipe with different training seeds; ``step`` reads their curves there). Every name
+    must cover the same photo-runs."""
     per_name = []
     for name in names:
         rows = photo_runs(work, split, name, step, seeds)
-        gains = {(r["photo"], r["mask_seed"]): hole_gain(r) for r in rows}
+        if any(f"raw_{metric}" not in r for r in rows):
+            raise SystemExit(f"{name} on {split} did not record {metric}")
+        gains = {(r["photo"], r["mask_seed"]): metric_gain(r, metric) for r in rows}
         if per_name and gains.keys() != per_name[0].keys():
             raise SystemExit(f"{name} and {names[0]} ran on different photo-runs of {split}")
         per_name.append(gains)
@@ -298,13 +349,14 @@ def compare(
     candidate: list[str],
     seeds: tuple[int, ...] | None = None,
     candidate_step: int | None = None,
+    metric: str = "l1_hole",
 ) -> dict[str, Any]:
-    """Candidate against base on the same photo-runs: the mean difference of their gains (in
-    points of raw hole L1) with a bootstrap interval over photos, and on how many photo-runs
-    the candidate is better. A difference whose interval spans zero is not a win.
-    ``candidate_step`` reads the candidate's fixed-step runs at that step (a shorter run)."""
-    before = replicate_gains(work, split, base, seeds)
-    after = replicate_gains(work, split, candidate, seeds, candidate_step)
+    """Candidate against base on the same photo-runs: the mean difference of their gains on
+    ``metric`` (in points of the raw fill's value) with a bootstrap interval over photos, and
+    on how many photo-runs the candidate is better. A difference whose interval spans zero is
+    not a win. ``candidate_step`` reads the candidate's fixed-step runs at that step."""
+    before = replicate_gains(work, split, base, seeds, metric=metric)
+    after = replicate_gains(work, split, candidate, seeds, candidate_step, metric)
     if before.keys() != after.keys():
         raise SystemExit(f"base and candidate ran on different photo-runs of {split}")
     differences: dict[str, list[float]] = {}
@@ -313,7 +365,7 @@ def compare(
     values = [d for ds in differences.values() for d in ds]
     low, high = bootstrap_interval(differences)
     result = {
-        "base": base, "candidate": candidate, "candidate_step": candidate_step,
+        "base": base, "candidate": candidate, "candidate_step": candidate_step, "metric": metric,
         "photo_runs": len(values),
         "base_gain_mean": statistics.fmean(before.values()),
         "candidate_gain_mean": statistics.fmean(after.values()),
@@ -322,8 +374,8 @@ def compare(
     }  # fmt: skip
     at = f" at step {candidate_step}" if candidate_step is not None else ""
     print(f"{split}: {' + '.join(candidate)}{at} against {' + '.join(base)} "
-          f"({len(values)} photo-runs, each side averaged over its {len(candidate)}/{len(base)} "
-          f"training seeds)")  # fmt: skip
+          f"({metric}; {len(values)} photo-runs, each side averaged over its "
+          f"{len(candidate)}/{len(base)} training seeds)")  # fmt: skip
     print(f"  gain {result['base_gain_mean']:+.2f}% → {result['candidate_gain_mean']:+.2f}%; "
           f"difference {result['difference_mean']:+.2f} points (95% CI {low:+.2f} … "
           f"{high:+.2f}); candidate better on {100 * result['candidate_better_share']:.0f}% of "
@@ -337,6 +389,7 @@ def curves(
     names: list[str],
     figure: Path | None = None,
     seeds: tuple[int, ...] | None = None,
+    metric: str = "l1_hole",
 ) -> None:
     """Per candidate, the mean gain and the worse-than-raw share at every evaluated step, and
     two bounds that use the ground truth: the *oracle* (each photo-run's best step) bounds what
@@ -354,8 +407,9 @@ def curves(
                     continue
                 if record.get("selection"):
                     raise SystemExit(f"{name}: curves need fixed-step runs, not --select")
-                raw = at_step(record, 0)
-                gains.append({e["step"]: 100 * (raw - e["l1_hole"]) / raw
+                raw = at_step(record, 0, metric)
+                gains.append({e["step"]: metric_gain({"raw_" + metric: raw,
+                                                      "ttt_" + metric: e[metric]}, metric)
                               for e in record["evaluations"]})  # fmt: skip
         steps = sorted(set.intersection(*(set(g) for g in gains)))
         if len(steps) < 2:
@@ -364,7 +418,7 @@ def curves(
         matrix = np.array([[g[step] for step in steps] for g in gains])
         table[name] = (steps, matrix)
         oracle = matrix.max(axis=1)
-        print(f"{name} on {split}: {len(gains)} photo-runs")
+        print(f"{name} on {split}: {len(gains)} photo-runs, gain in {metric}")
         print("  step   " + "".join(f"{step:>7}" for step in steps))
         print("  gain % " + "".join(f"{v:>+7.2f}" for v in matrix.mean(axis=0)))
         print("  worse  " + "".join(f"{v:>6.0%} " for v in (matrix < 0).mean(axis=0)))
@@ -382,7 +436,7 @@ def curves(
         for name, (steps, matrix) in table.items():
             axis.plot(steps, matrix.mean(axis=0), marker="o", label=name)
         axis.axhline(0, color="black", linewidth=0.8)
-        axis.set(xlabel="finetuning step", ylabel="mean hole-L1 gain over raw (%)",
+        axis.set(xlabel="finetuning step", ylabel=f"mean {metric} gain over raw (%)",
                  title=f"{split} split")  # fmt: skip
         axis.legend(fontsize=8)
         fig.tight_layout()
@@ -604,6 +658,7 @@ def main() -> None:
     curver.add_argument("split", choices=(*SPLITS, SCREEN))
     curver.add_argument("names", nargs="+")
     curver.add_argument("--figure", type=Path)
+    curver.add_argument("--metric", choices=GAIN_METRICS, default="l1_hole")
     curver.add_argument("--mask-seeds", type=int, nargs="+", choices=MASK_SEEDS, help=seeds_help)
     comparer = commands.add_parser("compare", help="paired: a candidate against a base")
     comparer.add_argument("work", type=Path)
@@ -611,6 +666,7 @@ def main() -> None:
     comparer.add_argument("--base", nargs="+", required=True, help="runs of the base recipe")
     comparer.add_argument("--candidate", nargs="+", required=True)
     comparer.add_argument("--candidate-step", type=int, help="read the candidate at this step")
+    comparer.add_argument("--metric", choices=GAIN_METRICS, default="l1_hole")
     comparer.add_argument("--json", type=Path)
     comparer.add_argument("--mask-seeds", type=int, nargs="+", choices=MASK_SEEDS, help=seeds_help)
     blender = commands.add_parser("blend", help="mixes of the raw and the TTT fill")
@@ -638,13 +694,14 @@ def main() -> None:
     elif args.command == "compare":
         seeds = optional_seeds(args.mask_seeds)
         outcome = compare(args.work, args.split, args.base, args.candidate, seeds,
-                          args.candidate_step)  # fmt: skip
+                          args.candidate_step, args.metric)  # fmt: skip
         if args.json:
             args.json.write_text(json.dumps(outcome, indent=2))
     elif args.command == "blend":
         blend(args.work, args.split, args.name, args.weights)
     elif args.command == "curves":
-        curves(args.work, args.split, args.names, args.figure, optional_seeds(args.mask_seeds))
+        curves(args.work, args.split, args.names, args.figure, optional_seeds(args.mask_seeds),
+               args.metric)  # fmt: skip
     elif args.command == "run":
         run(args.work, args.split, args.name, eval_options, tuple(args.mask_seeds))
     else:

@@ -184,6 +184,19 @@ class ParameterAdapter(Protocol):
         ...
 
 
+class EvalMaskKind(Protocol):
+    """Draws the simulated user mask of one evaluation image (``tttkit masks --kind``).
+
+    Unlike a finetuning mask it knows nothing of the image: the harness seeds ``generator`` from
+    the run seed and the image's key, so a mask depends only on the seed, the key and the size.
+    """
+
+    def __call__(self, size: int, generator: torch.Generator) -> Tensor:
+        """Return a ``(1, size, size)`` mask of ``0.0``/``1.0``, 1 at the holes, with at least
+        one hole, drawing every random number from ``generator``."""
+        ...
+
+
 #: The registered finetuning-mask strategy that also simulates users' holes (thesis §4.1) for
 #: pretraining and evaluation, found by name so that the core imports no built-in plugin.
 FREE_FORM = "free-form"

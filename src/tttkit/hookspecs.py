@@ -109,6 +109,19 @@ def tttkit_register_freezing_policies(register: RegisterFactory) -> None:
 
 
 @hookspec
+def tttkit_register_eval_masks(register: RegisterFactory) -> None:
+    """Register evaluation-mask kinds: how ``tttkit masks --kind NAME`` simulates users' holes.
+
+    Args:
+        register: call ``register(name, factory, description="")``; ``factory(**params)``
+            returns a :class:`tttkit.components.EvalMaskKind`, called as
+            ``kind(size, generator)`` for a ``(1, size, size)`` mask of 0/1 (1 = hole). Draw
+            every random number from ``generator``: tttkit seeds it from the run seed and the
+            image's key, so the same seed gives the same masks.
+    """
+
+
+@hookspec
 def tttkit_register_strategies(register: RegisterStrategy) -> None:
     """Register named strategies (presets).
 

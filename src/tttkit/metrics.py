@@ -2,6 +2,12 @@
 
 All on ``(B, 3, H, W)`` tensors in ``[0, 1]``, averaged over the batch. PSNR and SSIM come from
 kornia; SSIM uses an 11×11 Gaussian window (σ 1.5), the usual setting.
+
+L1, PSNR and SSIM reward the blurry mean of what a hole might hold. The perceptual measures
+judge structure and sharpness: LPIPS (learned; :mod:`tttkit.evaluation.lpips_metric`) and two
+weight-free ones from ``piq`` that nothing here trains on (:func:`weight_free_metrics`):
+HaarPSI (Reisenhofer et al. 2018; 1 = identical) and GMSD (Xue et al. 2014, the deviation of
+gradient-magnitude similarity; 0 = identical).
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ import torch
 from torch import Tensor
 
 #: Metrics where a lower value is better (the rest are higher-is-better).
-LOWER_IS_BETTER = frozenset({"l1", "l1_hole"})
+LOWER_IS_BETTER = frozenset({"l1", "l1_hole", "lpips", "lpips_alt", "gmsd"})
+#: The smallest side HaarPSI's three Haar scales and GMSD's downsampling take.
+MIN_PERCEPTUAL_SIDE = 32
 
 
 @torch.no_grad()
@@ -39,3 +47,25 @@ def image_metrics(
         diff = ((completed - target).abs() * hole).sum()
         out["l1_hole"] = float(diff / area) if area > 0 else 0.0
     return out
+
+
+@torch.no_grad()
+def weight_free_metrics(completed: Tensor, target: Tensor) -> list[dict[str, float]]:
+    """HaarPSI (↑) and GMSD (↓) of each image of a batch; ``[]`` below 32 px a side.
+
+    Weight-free perceptual measures (``piq``): nothing in tttkit trains on them, so they judge
+    a network trained with a VGG perceptual loss without its own trunk's bias.
+    """
+    import piq
+
+    if completed.dim() == 3:
+        completed, target = completed[None], target[None]
+    if min(completed.shape[-2:]) < MIN_PERCEPTUAL_SIDE:
+        return []
+    first, second = completed.float().clamp(0, 1), target.float().clamp(0, 1)
+    haarpsi = piq.haarpsi(first, second, data_range=1.0, reduction="none")
+    gmsd = piq.gmsd(first, second, data_range=1.0, reduction="none")
+    return [
+        {"haarpsi": float(h), "gmsd": float(g)}
+        for h, g in zip(haarpsi.tolist(), gmsd.tolist(), strict=True)
+    ]

@@ -62,6 +62,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "tttkit_strategies.augmentations",
     "tttkit_strategies.freezing",
     "tttkit_strategies.efficient",
+    "tttkit_strategies.eval_masks",
     "tttkit_strategies.ablations",
     "tttkit_strategies.defaults",
 )
@@ -92,6 +93,7 @@ KINDS: dict[str, Kind] = {
         Kind("fillers", "filler", "tttkit_register_fillers"),
         Kind("augmentations", "augmentation", "tttkit_register_augmentations"),
         Kind("freezing-policies", "freezing policy", "tttkit_register_freezing_policies"),
+        Kind("eval-masks", "evaluation-mask kind", "tttkit_register_eval_masks"),
         Kind("strategies", "strategy", "tttkit_register_strategies"),
     )
 }

@@ -48,7 +48,12 @@ def test_inpaint_writes_outputs_and_reports_json(files: dict[str, Path], tmp_pat
     assert summary["output_step"] == selection["chosen_step"]
     assert summary["output"] == str(out) and summary["steps"] == 2
     assert summary["strategy"] == "default"
-    assert set(summary["metrics"]["raw"]) == {"l1", "psnr", "ssim", "l1_hole"}
+    # the perceptual loss's VGG16 (a file the tests make) scores LPIPS-alt, never "lpips"
+    assert set(summary["metrics"]["raw"]) == {
+        "l1", "psnr", "ssim", "l1_hole", "lpips_alt", "haarpsi", "gmsd",
+    }  # fmt: skip
+    assert set(summary["metrics"]["finetuned"]) == set(summary["metrics"]["raw"])
+    assert summary["metrics"]["raw"]["lpips_alt"] > 0 and summary["metrics"]["raw"]["gmsd"] > 0
     assert read_image(out).shape == (3, 64, 64) and raw.exists()
     image = read_image(files["image"])
     known = read_image(files["mask"])[0:1].expand_as(image) < 0.5
@@ -105,3 +110,14 @@ def test_missing_perceptual_weights_explain_what_to_do(
         "--steps", "1", "--strategy", "optimal",
     )  # fmt: skip
     assert code == 2 and "--perceptual-weights" in stderr and "losses.perceptual=0" in stderr
+
+
+def test_a_missing_lpips_trunk_fails_before_the_run(files: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "never.png"
+    code, _, stderr = invoke(
+        str(files["image"]), "--mask", str(files["mask"]), "--weights", str(files["weights"]),
+        "--steps", "1", "--out", str(out), "--ground-truth", str(files["image"]),
+        "--lpips-weights", str(tmp_path / "nope.pth"),
+    )  # fmt: skip
+    assert code == 2 and "--lpips-weights" in stderr and "nope.pth is not a file" in stderr
+    assert not out.exists()

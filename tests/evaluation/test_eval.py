@@ -14,6 +14,7 @@ from tttkit.api import adapt
 from tttkit.evaluation import runner
 from tttkit.evaluation.inputs import prepare_image
 from tttkit.evaluation.layout import derive_seed
+from tttkit.evaluation.lpips_metric import load_lpips, perceptual_metrics
 from tttkit.evaluation.results import comparable, read_records
 from tttkit.io import read_image, read_mask, write_image
 
@@ -49,7 +50,10 @@ def test_every_image_gets_every_strategy_and_the_reference_rows(
     for record in records:
         steps = [e["step"] for e in record["evaluations"]]
         assert steps == ([0, 1, 2] if record["strategy"] == "default" else [0])
-        assert set(record["evaluations"][0]) == {"step", "l1", "psnr", "ssim", "l1_hole"}
+        # the VGG16 file the tests make is not torchvision's: its LPIPS is never called "lpips"
+        assert set(record["evaluations"][0]) == {
+            "step", "l1", "psnr", "ssim", "l1_hole", "lpips_alt", "haarpsi", "gmsd",
+        }  # fmt: skip
         assert (run / record["output"]).is_file()
         features = np.load(run / record["features"])
         assert features.shape == (len(steps), 512)
@@ -62,6 +66,9 @@ def test_every_image_gets_every_strategy_and_the_reference_rows(
     auto = "bfloat16" if native_bf16(torch.device("cpu")) else "fp32"
     assert settings["precision"] == auto  # bf16 only on a CPU that computes it natively
     assert settings["fid"]["metric"] == "FID-VGG16"
+    assert settings["lpips"]["metric"] == "lpips_alt"
+    assert "lpips_alt" in summary["summary"]["default"]["scores"]
+    assert "lpips" not in summary["summary"]["default"]["scores"]
     set_metrics = json.loads((run / "set_metrics.json").read_text())
     assert set_metrics["metric"] == "FID-VGG16"
     assert "FID" not in summary["summary"]["none"]["scores"]  # never the plain name
@@ -72,7 +79,9 @@ def test_every_image_gets_every_strategy_and_the_reference_rows(
         assert summary["summary"][peer]["scores"]["l1_hole"] < 0.15
 
 
-def test_recorded_metrics_are_the_engines(finished: dict[str, Any], dataset) -> None:
+def test_recorded_metrics_are_the_engines(
+    finished: dict[str, Any], dataset, vgg_file: Path
+) -> None:
     run = finished["run"]
     record = next(r for r in read_results(run) if r["strategy"] == "default")
     original = prepare_image(read_image(dataset["photos"] / record["image"]), SIZE)
@@ -87,6 +96,12 @@ def test_recorded_metrics_are_the_engines(finished: dict[str, Any], dataset) -> 
         for name, value in engine.metrics.items():
             assert ours[name] == pytest.approx(value, rel=1e-5, abs=1e-7)
     assert torch.allclose(read_image(run / record["output"]), result.finetuned, atol=1 / 255)
+    # the perceptual scores are those of the metric functions on the same completion
+    lpips = load_lpips(vgg_file)
+    expected = perceptual_metrics(result.finetuned[None], original, lpips)[0]
+    assert set(expected) == {"lpips_alt", "haarpsi", "gmsd"}
+    for name, value in expected.items():
+        assert record["evaluations"][-1][name] == pytest.approx(value, rel=1e-4, abs=1e-6)
 
 
 def test_interruptions_lose_nothing_and_resuming_duplicates_nothing(
@@ -189,7 +204,7 @@ def test_report_files_and_numbers_match_the_results(finished: dict[str, Any]) ->
     records = read_results(run)
     set_values = json.loads((run / "set_metrics.json").read_text())["values"]
     base = {m: np.mean([r["evaluations"][0][m] for r in records if r["strategy"] == "none"])
-            for m in ("l1", "psnr", "ssim", "l1_hole")}  # fmt: skip
+            for m in ("l1", "psnr", "ssim", "l1_hole", "lpips_alt", "haarpsi", "gmsd")}  # fmt: skip
     base["FID-VGG16"] = set_values["none"]["0"]
     ranking = (out / "ranking.md").read_text()
     rows = list(csv_rows(out / "ranking.csv"))
@@ -204,8 +219,8 @@ def test_report_files_and_numbers_match_the_results(finished: dict[str, Any]) ->
             value = np.mean([r["evaluations"][-1][metric] for r in mine])
             old = np.mean([r["evaluations"][0][metric] for r in mine])
             old = old if strategy == "default" else base[metric]
-        gain = 100 * ((old - value) / old if metric in ("l1", "l1_hole", "FID-VGG16")
-                      else (value - old) / old)  # fmt: skip
+        lower = metric in ("l1", "l1_hole", "FID-VGG16", "lpips_alt", "gmsd")
+        gain = 100 * ((old - value) / old if lower else (value - old) / old)
         assert float(row["value"]) == pytest.approx(value, rel=1e-12)
         assert float(row["improvement_pct"]) == pytest.approx(gain, rel=1e-9, abs=1e-12)
         name = strategy if strategy == "default" else f"*{strategy}*"

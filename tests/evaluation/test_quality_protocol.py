@@ -158,3 +158,37 @@ def test_gains_by_set_groups_photos_by_their_source_folder(quality, tmp_path):
     assert monuments["gain_ci95"] == pytest.approx((10.0, 20.0))
     assert by_set["pkg/animals"]["worse_share"] == 1.0
     assert by_set["other"]["gain_mean"] == pytest.approx(0.0)
+
+
+def test_perceptual_gains_follow_each_metrics_direction(quality, tmp_path):
+    folder = tmp_path / "runs" / "perc" / "screen-mask0"
+    folder.mkdir(parents=True)
+    base = {"l1_hole": 0.10, "psnr": 20.0, "ssim": 0.8}
+    rows = [
+        # a: LPIPS 0.20 → 0.15 (better, +25%), HaarPSI 0.80 → 0.88 (better, +10%)
+        ("a.png", {"lpips": 0.20, "haarpsi": 0.80}, {"lpips": 0.15, "haarpsi": 0.88}),
+        # b: LPIPS 0.10 → 0.12 (worse, −20%), HaarPSI 0.90 → 0.81 (worse, −10%)
+        ("b.png", {"lpips": 0.10, "haarpsi": 0.90}, {"lpips": 0.12, "haarpsi": 0.81}),
+    ]
+    lines = []
+    for photo, raw, ttt in rows:
+        evaluations = [{"step": 0, **base, **raw}, {"step": 10, **base, **ttt}]
+        lines.append({"kind": "ttt", "strategy": "default", "image": photo, "seconds": 3.0,
+                      "selection": None, "evaluations": evaluations})  # fmt: skip
+        telea = [{"step": 0, **base, "l1_hole": 0.2, "lpips": 0.30, "haarpsi": 0.70}]
+        lines.append({"kind": "reference", "strategy": "opencv-telea", "image": photo,
+                      "evaluations": telea})  # fmt: skip
+    (folder / "results.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    summary = quality.summarize(quality.photo_runs(tmp_path, "screen", "perc"))
+    assert set(summary["metrics"]) == {"l1_hole", "lpips", "haarpsi"}  # only what was recorded
+    lpips, haarpsi = summary["metrics"]["lpips"], summary["metrics"]["haarpsi"]
+    assert lpips["gain_mean"] == pytest.approx((25 - 20) / 2)
+    assert lpips["worse_share"] == pytest.approx(0.5)
+    assert haarpsi["gain_mean"] == pytest.approx(0.0)
+    # the raw fill's LPIPS 0.15 on average against Telea's 0.30: 50% better
+    assert lpips["raw_vs_telea_percent"] == pytest.approx(50)
+    assert haarpsi["raw_vs_telea_percent"] == pytest.approx(100 * (0.85 - 0.70) / 0.70)
+    with pytest.raises(SystemExit, match="did not record gmsd"):
+        quality.compare(tmp_path, "screen", ["perc"], ["perc"], metric="gmsd")
+    same = quality.compare(tmp_path, "screen", ["perc"], ["perc"], metric="lpips")
+    assert same["difference_mean"] == 0 and same["metric"] == "lpips"

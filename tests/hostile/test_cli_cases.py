@@ -195,7 +195,23 @@ CASES = [
         ("masks", "{images}", "--out", "{dir}/m", "--seed", str(2**65)),
         ("--seed",),
     ),
+    Case(
+        "masks-kind-unknown",
+        ("masks", "{images}", "--out", "{dir}/m", "--kind", "lama-thik"),
+        ("--kind", "lama-thick"),
+    ),
+    Case(
+        "masks-coverage-for-lama-kind",
+        ("masks", "{images}", "--out", "{dir}/m", "--kind", "lama-thick", "--coverage", "0.2"),
+        ("--coverage", "lama-thick"),
+    ),
     Case("eval-out-is-a-file", eval_("--out", "{a_file}"), ("--out", "a_file", "not a folder")),
+    # no --masks: LaMa's layout, and a folder of photos only has no masks beside them
+    Case(
+        "eval-no-masks-anywhere",
+        tuple(a for a in eval_() if a not in ("--masks", "{masks}")),
+        ("--masks", "name_mask000.png"),
+    ),
     Case(
         "eval-resume-corrupt-run-json",
         eval_("--out", "{dir}/run", "--resume"),

@@ -34,7 +34,9 @@ from tttkit.evaluation.settings import (
     DEFAULT_COVERAGE,
     DEFAULT_GRID_COUNT,
     ENV_INCEPTION,
+    ENV_LPIPS,
     FID_MODES,
+    LPIPS_MODES,
 )
 from tttkit.options import Overrides, RunOptions
 
@@ -60,24 +62,47 @@ def masks_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the masks (PNG, white = hole).")],
     seed: SeedOption = 0,
     coverage: Annotated[
-        float, typer.Option("--coverage", min=0.01, max=0.85, help="Mean hidden fraction.")
-    ] = DEFAULT_COVERAGE,
+        float | None,
+        typer.Option(
+            "--coverage",
+            min=0.01,
+            max=0.85,
+            help=f"Mean hidden fraction of --kind thesis masks (default {DEFAULT_COVERAGE}).",
+            show_default=False,
+        ),
+    ] = None,
     size: SizeOption = 256,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help="Mask kind: thesis (§4.1), lama-thin, lama-medium, lama-thick (LaMa's, with its "
+            "256 or 512 parameters, whichever is nearer SIZE); see `tttkit list eval-masks`.",
+        ),
+    ] = "thesis",
     as_json: JsonOption = False,
 ) -> None:
-    """Simulate one free-form user mask per image (thesis §4.1), the same for every run."""
+    """Simulate one user mask per image, the same for every run: the thesis's free-form masks
+    (§4.1) or LaMa's thin, medium or thick masks (--kind)."""
     from tttkit.engine.pretrain import list_images
-    from tttkit.evaluation.masks import make_masks
+    from tttkit.evaluation.masks import make_masks, mask_kind
     from tttkit.io import check_output_folder
 
+    mask_kind(kind, {} if coverage is None else {"coverage": coverage})  # a wrong name fails first
     check_output_folder(out, "--out")
-    made = make_masks(list_images(images), images, out, seed, size, coverage)
+    made = make_masks(list_images(images), images, out, seed, size, coverage, kind=kind)
     if as_json:
-        print_json({"masks": len(made.paths), "out": str(out), "mean_coverage": made.mean_coverage})
+        print_json(
+            {
+                "masks": len(made.paths), "out": str(out), "kind": kind,
+                "mean_coverage": made.mean_coverage,
+            }
+        )  # fmt: skip
         return
+    target = f" (target {coverage or DEFAULT_COVERAGE:.1%})" if kind == "thesis" else ""
     stdout.print(
-        f"wrote {len(made.paths)} masks ({size}×{size}) to [bold]{escape(str(out))}[/]; "
-        f"mean coverage {made.mean_coverage:.1%} (target {coverage:.1%})"
+        f"wrote {len(made.paths)} {escape(kind)} masks ({size}×{size}) to "
+        f"[bold]{escape(str(out))}[/]; mean coverage {made.mean_coverage:.1%}{target}"
     )
 
 
@@ -128,11 +153,19 @@ def _summary_json(curves: dict[str, Curve], metrics: list[str]) -> dict[str, Any
 @user_errors
 def eval_command(
     images: ImagesArgument,
-    masks: Annotated[Path, typer.Option("--masks", help="Masks folder (`tttkit masks`).")],
     strategy: Annotated[
         list[str], typer.Option("--strategy", "-s", help="Strategy to evaluate (repeatable).")
     ],
     out: Annotated[Path, typer.Option("--out", help="Run folder: results, outputs, features.")],
+    masks: Annotated[
+        Path | None,
+        typer.Option(
+            "--masks",
+            help="Masks folder (`tttkit masks`). Without it (or naming IMAGES itself), masks lie "
+            "beside their photos in LaMa's layout: name.png with name_mask000.png, ….",
+            show_default=False,
+        ),
+    ] = None,
     eval_every: Annotated[
         int, typer.Option("--eval-every", min=1, help="Steps between evaluations.")
     ] = 5,
@@ -170,6 +203,19 @@ def eval_command(
         Path | None,
         typer.Option("--inception-weights", help=f"Inception-v3 weights (or ${ENV_INCEPTION})."),
     ] = None,
+    lpips: Annotated[
+        str,
+        typer.Option(
+            "--lpips",
+            help=f"LPIPS per image: {', '.join(LPIPS_MODES)}. auto: torchvision's VGG16 trunk "
+            "gives LPIPS; without it the perceptual loss's VGG16 gives LPIPS-alt (not comparable "
+            "to papers).",
+        ),
+    ] = "auto",
+    lpips_weights: Annotated[
+        Path | None,
+        typer.Option("--lpips-weights", help=f"LPIPS's VGG16 trunk file (or ${ENV_LPIPS})."),
+    ] = None,
     as_json: JsonOption = False,
     *,
     overrides: Overrides,
@@ -193,7 +239,8 @@ def eval_command(
         backbone_options=tuple(parse_options(backbone_options).items()),
         perceptual_weights=perceptual_weights,
         fid=fid,
-        inception_weights=inception_weights, resume=resume,
+        inception_weights=inception_weights, lpips=lpips, lpips_weights=lpips_weights,
+        resume=resume,
     )  # fmt: skip
     context = distributed.start(str(run.device))
     try:
@@ -208,6 +255,14 @@ def _evaluate(config: EvalConfig, context: distributed.Context, as_json: bool) -
 
     plan = plan_evaluation(config, context)
     lead = context.rank == 0
+    if lead and plan.without_masks:  # LaMa's layout: said once, never silently dropped
+        shown = ", ".join(plan.without_masks[:5])
+        more = f" and {len(plan.without_masks) - 5} more" if len(plan.without_masks) > 5 else ""
+        stderr.print(
+            f"[yellow]note:[/] {len(plan.without_masks)} photo(s) in {escape(str(config.images))} "
+            f"have no name_mask*.png beside them and are not evaluated: {escape(shown)}{more}",
+            highlight=False,
+        )
     progress = _progress(lead and not as_json)
     task = progress.add_task("eval", total=None, current="")
     saved = 0

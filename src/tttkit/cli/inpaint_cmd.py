@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -22,6 +22,12 @@ from tttkit.cli._common import (
 )
 from tttkit.errors import InputError
 from tttkit.options import DEFAULT_STRATEGY, Overrides, RunOptions
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from tttkit.api import Result
+    from tttkit.evaluation.lpips_metric import LpipsMetric
 
 ExistingFile = Annotated[Path, typer.Argument(help="The photo to complete.", show_default=False)]
 
@@ -45,7 +51,20 @@ def inpaint_command(
     backbone_options: BackboneOptionsOption = None,
     weights: Annotated[Path | None, typer.Option("--weights", help="Backbone checkpoint.")] = None,
     ground_truth: Annotated[
-        Path | None, typer.Option("--ground-truth", help="Complete image: report metrics.")
+        Path | None,
+        typer.Option(
+            "--ground-truth",
+            help="Complete image: report metrics (L1, PSNR, SSIM, LPIPS if a VGG16 trunk is "
+            "found, HaarPSI, GMSD).",
+        ),
+    ] = None,
+    lpips_weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--lpips-weights",
+            help="LPIPS's VGG16 trunk for --ground-truth (or TTTKIT_LPIPS_WEIGHTS; else "
+            "torchvision's cached file; else the perceptual loss's VGG16, as LPIPS-alt).",
+        ),
     ] = None,
     save_raw: Annotated[
         Path | None, typer.Option("--save-raw", help="Also write the raw (step-0) completion.")
@@ -109,6 +128,12 @@ def inpaint_command(
             f"ground truth {ground_truth} is {truth.shape[-1]}×{truth.shape[-2]}, not the size "
             f"of image {image} ({size[1]}×{size[0]})"
         )
+    # LPIPS's trunk is resolved before the run: a wrong file must not cost the run's minutes
+    lpips = None
+    if truth is not None:
+        from tttkit.evaluation.lpips_metric import resolve_lpips
+
+        lpips = resolve_lpips(lpips_weights=lpips_weights, perceptual_weights=perceptual_weights)
     try:
         result = adapt(
             photo, holes, backbone=backbone, weights=weights, strategy=strategy,
@@ -121,6 +146,7 @@ def inpaint_command(
             f"[yellow]interrupted:[/] nothing was written; {escape(str(out))} is as it was"
         )
         raise typer.Exit(130) from None
+    metrics = _ground_truth_metrics(result, truth, lpips) if truth is not None else None
     for notice in result.notices:
         stderr.print(f"[yellow]notice:[/] {notice}")
     write_image(out, result.finetuned)
@@ -135,9 +161,7 @@ def inpaint_command(
         "output_step": result.output_step,
         "seed": run.seed,
         "seconds": result.seconds,
-        "metrics": {"raw": result.metrics(0), "finetuned": result.metrics()}
-        if truth is not None
-        else None,
+        "metrics": metrics,
         "selection": None if result.selection is None else result.selection.as_dict(),
         "windows": result.windows,
         "notices": result.notices,
@@ -151,6 +175,38 @@ def inpaint_command(
     )
     stdout.print(f"wrote [bold]{out}[/] ({result.strategy.name}, {steps}, "
                  f"{result.seconds['total']:.1f} s)")  # fmt: skip
-    if truth is not None:
-        for key in result.metrics(0):
-            stdout.print(f"  {key}: raw {result.metrics(0)[key]:.4f} → {result.metrics()[key]:.4f}")
+    if metrics is not None:
+        for key, raw_value in metrics["raw"].items():
+            stdout.print(f"  {key}: raw {raw_value:.4f} → {metrics['finetuned'][key]:.4f}")
+
+
+def _ground_truth_metrics(
+    result: Result, truth: Tensor, lpips: LpipsMetric | None
+) -> dict[str, dict[str, float]]:
+    """The raw and the returned fill's metrics: the run's own, then the perceptual ones
+    (added to ``result.notices`` when the photo is too large for them, or LPIPS has no trunk)."""
+    import torch
+
+    from tttkit.evaluation.lpips_metric import PERCEPTUAL_MAX_PIXELS, perceptual_metrics
+    from tttkit.imageops import as_unit
+
+    pixels = truth.shape[-2] * truth.shape[-1]
+    if pixels > PERCEPTUAL_MAX_PIXELS:
+        result.notices.append(
+            f"no perceptual metrics (LPIPS, HaarPSI, GMSD): the photo has {pixels / 1e6:.1f} "
+            f"megapixels, more than the {PERCEPTUAL_MAX_PIXELS / 1e6:.1f} they are measured on"
+        )
+        raw_scores: dict[str, float] = {}
+        final_scores: dict[str, float] = {}
+    else:
+        fills = torch.stack([as_unit(result.raw), as_unit(result.finetuned)])
+        raw_scores, final_scores = perceptual_metrics(fills, as_unit(truth), lpips)
+        if lpips is None:
+            result.notices.append(
+                "no LPIPS: no VGG16 trunk found (--lpips-weights FILE, TTTKIT_LPIPS_WEIGHTS, "
+                "or --perceptual-weights for LPIPS-alt)"
+            )
+    return {
+        "raw": {**result.metrics(0), **raw_scores},
+        "finetuned": {**result.metrics(), **final_scores},
+    }

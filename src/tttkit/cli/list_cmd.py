@@ -52,8 +52,8 @@ def list_command(
     pattern: Annotated[str, typer.Argument(help="Glob pattern on names, e.g. 'combo-*'.")] = "*",
     as_json: JsonOption = False,
 ) -> None:
-    """List registered backbones, finetuning masks, fillers, augmentations, freezing policies
-    and strategies."""
+    """List registered backbones, finetuning masks, fillers, augmentations, freezing policies,
+    evaluation-mask kinds and strategies."""
     if kind is not None and kind not in KINDS:
         suggestions = close_matches(kind, list(KINDS))
         hint = f" — did you mean {suggestions[0]!r}?" if suggestions else ""

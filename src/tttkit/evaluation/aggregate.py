@@ -27,10 +27,15 @@ from tttkit.evaluation.references import NONE
 from tttkit.evaluation.results import Record
 from tttkit.metrics import LOWER_IS_BETTER
 
-#: Per-image metrics, in table order.
-IMAGE_METRICS: tuple[str, ...] = ("l1", "psnr", "ssim", "l1_hole")
+#: Per-image metrics, in table order (a run has LPIPS under one of its two names, or neither).
+IMAGE_METRICS: tuple[str, ...] = (
+    "l1", "psnr", "ssim", "l1_hole", "lpips", "lpips_alt", "haarpsi", "gmsd",
+)  # fmt: skip
 #: Display names.
-LABELS: dict[str, str] = {"l1": "L1", "psnr": "PSNR", "ssim": "SSIM", "l1_hole": "L1 (holes)"}
+LABELS: dict[str, str] = {
+    "l1": "L1", "psnr": "PSNR", "ssim": "SSIM", "l1_hole": "L1 (holes)", "lpips": "LPIPS",
+    "lpips_alt": "LPIPS-alt", "haarpsi": "HaarPSI", "gmsd": "GMSD",
+}  # fmt: skip
 
 
 def lower_is_better(metric: str) -> bool:
@@ -134,7 +139,11 @@ def build_curves(
             curve.images[metric] = [len(by_step.get(s, [])) for s in steps]
             if kind == "reference" and name != NONE:
                 # the raw backbone on this row's images
-                base = [none_step0[r["image"]][metric] for r in rows if r["image"] in none_step0]
+                base = [
+                    none_step0[r["image"]][metric]
+                    for r in rows
+                    if metric in none_step0.get(r["image"], {})
+                ]
                 curve.base[metric] = float(np.mean(base)) if base else math.nan
             else:
                 curve.base[metric] = curve.values[metric][0]

@@ -20,6 +20,7 @@ from tttkit.config import StrategySpec
 from tttkit.evaluation.fid import FeatureNetwork, module_fingerprint
 from tttkit.evaluation.inputs import Inputs
 from tttkit.evaluation.layout import RunLayout, derive_seed
+from tttkit.evaluation.lpips_metric import LpipsMetric, perceptual_metrics
 from tttkit.evaluation.references import NONE, OPENCV_METHODS, OPENCV_RADIUS, opencv_inpaint
 from tttkit.evaluation.results import Record
 from tttkit.evaluation.set_metrics import save_features
@@ -79,6 +80,7 @@ class Workspace:
         windows: ``"full"``: TTT on the whole image at the evaluation size; ``"crop"`` or
             ``"resize"``: as ``tttkit inpaint``, at the backbone's working size
             (:mod:`tttkit.windows`), with the raw and the returned fill as the only steps.
+        lpips: the LPIPS metric, or ``None`` (HaarPSI and GMSD are computed either way).
     """
 
     layout: RunLayout
@@ -88,6 +90,7 @@ class Workspace:
     run: RunOptions
     rank: int = 0
     windows: str = "full"
+    lpips: LpipsMetric | None = None
 
     @property
     def device(self) -> torch.device:
@@ -121,7 +124,8 @@ def run_pair(space: Workspace, row: Row, inputs: Inputs) -> Record:
     """Run one row on one image, write its output and features; return its record.
 
     The record's metrics are computed here, on the completion at each evaluation step, with
-    :func:`tttkit.metrics.image_metrics` — the engine's own metric function on the same images.
+    :func:`tttkit.metrics.image_metrics` — the engine's own metric function on the same images —
+    and the perceptual ones (:func:`tttkit.evaluation.lpips_metric.perceptual_metrics`).
     """
     started = time.perf_counter()
     layout, key = space.layout, inputs.key
@@ -132,9 +136,10 @@ def run_pair(space: Workspace, row: Row, inputs: Inputs) -> Record:
         output = completions[0]
     else:
         steps, completions, output, selection = _ttt_completions(space, row, inputs, seed)
+    perceptual = perceptual_metrics(torch.stack(completions), inputs.image, space.lpips)
     evaluations = [
-        {"step": step, **image_metrics(completed, inputs.image, inputs.mask)}
-        for step, completed in zip(steps, completions, strict=True)
+        {"step": step, **image_metrics(completed, inputs.image, inputs.mask), **scores}
+        for step, completed, scores in zip(steps, completions, perceptual, strict=True)
     ]
     write_image(layout.output(row.name, key), output)
     features = None

@@ -23,19 +23,24 @@ from typing import Any
 from tttkit.api import resolve_backbone, resolve_strategy
 from tttkit.config import LossSpec, SpecError, StrategySpec
 from tttkit.engine.execution import resolve_precision
-from tttkit.engine.pretrain import list_images
 from tttkit.evaluation import distributed
 from tttkit.evaluation.fid import resolve_feature_network
-from tttkit.evaluation.inputs import PREPROCESS, Inputs, check_square_mask, load_inputs
+from tttkit.evaluation.inputs import (
+    PREPROCESS,
+    Inputs,
+    Item,
+    Items,
+    check_square_mask,
+    find_items,
+    load_inputs,
+)
 from tttkit.evaluation.layout import (
     RunLayout,
     check_outside,
     check_row_name,
-    check_unique_stems,
-    image_key,
     sha256_file,
-    with_suffix,
 )
+from tttkit.evaluation.lpips_metric import resolve_lpips
 from tttkit.evaluation.pairs import Row, Workspace, run_pair
 from tttkit.evaluation.references import NONE, OPENCV_METHODS
 from tttkit.evaluation.results import Record, append_record, load_records, merge, pair, repair
@@ -53,7 +58,7 @@ class EvalConfig:
     """What ``tttkit eval`` was asked to do (see the command's help for each option)."""
 
     images: Path
-    masks: Path
+    masks: Path | None  # None (or the images folder): LaMa's layout, masks beside their photos
     out: Path
     strategies: tuple[str, ...]
     overrides: Overrides = field(default_factory=Overrides)
@@ -67,6 +72,8 @@ class EvalConfig:
     perceptual_weights: Path | None = None
     fid: str = "auto"
     inception_weights: Path | None = None
+    lpips: str = "auto"
+    lpips_weights: Path | None = None
     resume: bool = False
 
 
@@ -81,6 +88,8 @@ class Plan:
     settings: dict[str, Any]
     space: Workspace
     context: distributed.Context
+    items: dict[str, Item] = field(default_factory=dict)  # by key: the photo and mask files
+    without_masks: list[str] = field(default_factory=list)  # LaMa's layout: photos not evaluated
 
     @property
     def layout(self) -> RunLayout:
@@ -150,20 +159,10 @@ def _check_perceptual(rows: Sequence[Row], config: EvalConfig) -> None:
         load_feature_network(config.perceptual_weights)
 
 
-def _keys(config: EvalConfig) -> list[str]:
-    """Image keys, each with its mask."""
-    if not config.masks.is_dir():
-        raise InputError(f"masks folder {config.masks} does not exist (make one: tttkit masks)")
+def _items(config: EvalConfig) -> Items:
+    """The items: each photo with its mask (see :mod:`tttkit.evaluation.inputs`)."""
     check_outside(config.out, config.images, "--out")
-    check_outside(config.masks, config.images, "--masks")
-    keys = [image_key(p, config.images) for p in list_images(config.images)]
-    check_unique_stems(keys, config.images)
-    missing = [k for k in keys if not (config.masks / with_suffix(k, ".png")).is_file()]
-    if missing:
-        shown = ", ".join(with_suffix(k, ".png") for k in missing[:5])
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise InputError(f"{config.masks} has no mask for {len(missing)} image(s): {shown}{more}")
-    return keys
+    return find_items(config.images, config.masks)
 
 
 def plan_evaluation(
@@ -176,7 +175,8 @@ def plan_evaluation(
     if not config.strategies:
         raise InputError("name at least one --strategy to evaluate")
     dtype = resolve_precision(config.run.precision, context.device)
-    keys = _keys(config)
+    found = _items(config)
+    keys = list(found.items)
     rows = _rows(config, host)
     _check_perceptual(rows, config)
     _attach_backbones(rows, config, host)
@@ -186,18 +186,24 @@ def plan_evaluation(
         config.fid, inception_weights=config.inception_weights,
         vgg_weights=config.perceptual_weights, device=context.device,
     )  # fmt: skip
+    lpips = resolve_lpips(
+        config.lpips, lpips_weights=config.lpips_weights,
+        perceptual_weights=config.perceptual_weights, device=context.device,
+    )  # fmt: skip
     settings = {
         "format": FORMAT,
         "size": size,
         "seed": config.run.seed,
         "precision": "fp32" if dtype is None else str(dtype).removeprefix("torch."),
         "preprocess": PREPROCESS,
+        **({"layout": "lama"} if found.lama else {}),
         **({"windows": config.windows} if config.windows != "full" else {}),
         "order": [r.name for r in rows],
         "rows": {r.name: r.describe() for r in rows},
         "fid": fid.describe() if fid is not None else None,
+        "lpips": lpips.describe() if lpips is not None else None,
         "info": {  # where and how it ran: not settings, never compared
-            "images": str(config.images), "masks": str(config.masks),
+            "images": str(config.images), "masks": str(config.masks or config.images),
             "device": str(context.device), "processes": context.world,
         },
     }  # fmt: skip
@@ -211,8 +217,11 @@ def plan_evaluation(
         run,
         context.rank,
         windows=config.windows,
+        lpips=lpips,
     )
-    return Plan(config, size, keys, rows, settings, space, context)
+    return Plan(
+        config, size, keys, rows, settings, space, context, found.items, found.without_masks
+    )
 
 
 # -- settings and resuming ----------------------------------------------------------------------
@@ -284,8 +293,8 @@ def _check_inputs_unchanged(plan: Plan, records: Sequence[Record]) -> None:
             continue
         checked.add(key)
         files = {
-            "image": (record["image_sha256"], plan.config.images / key),
-            "mask": (record["mask_sha256"], plan.config.masks / with_suffix(key, ".png")),
+            "image": (record["image_sha256"], plan.items[key].image),
+            "mask": (record["mask_sha256"], plan.items[key].mask),
         }
         for what, (old, path) in files.items():
             if sha256_file(path) != old:
@@ -325,7 +334,7 @@ class Callbacks:
 def run_evaluation(plan: Plan, callbacks: Callbacks | None = None) -> Outcome:
     """Run this process's share of the pending pairs; rank 0 then merges and scores sets."""
     callbacks = callbacks or Callbacks()
-    context, layout, config = plan.context, plan.layout, plan.config
+    context, layout = plan.context, plan.layout
     distributed.on_rank_zero(context, lambda: _open_run(plan))
     repair(layout.shard(context.rank))  # cut an interrupted write before anyone reads
     distributed.barrier(context)
@@ -335,7 +344,7 @@ def run_evaluation(plan: Plan, callbacks: Callbacks | None = None) -> Outcome:
     ttt = {r.name for r in plan.rows if r.kind == "ttt"}
     mine = shard_pairs(pending, ttt, context.rank, context.world)
     for key in dict.fromkeys(k for k, _ in mine):  # every mask checked before hours of work
-        check_square_mask(config.masks, key, plan.size)
+        check_square_mask(plan.items[key].mask, plan.size)
     if callbacks.start:
         callbacks.start(len(mine), len(done))
     rows = {r.name: r for r in plan.rows}
@@ -343,7 +352,7 @@ def run_evaluation(plan: Plan, callbacks: Callbacks | None = None) -> Outcome:
     inputs: Inputs | None = None
     for key, name in mine:
         if inputs is None or inputs.key != key:
-            inputs = load_inputs(config.images, config.masks, key, plan.size)
+            inputs = load_inputs(plan.items[key], plan.size)
         if callbacks.pair_start:
             callbacks.pair_start(key, name)
         record = run_pair(plan.space, rows[name], inputs)

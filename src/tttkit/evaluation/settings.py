@@ -13,3 +13,7 @@ ENV_INCEPTION = "TTTKIT_INCEPTION_WEIGHTS"
 FID_MODES = ("auto", "inception", "vgg", "off")
 #: Images per grid when none are chosen: this many best and this many worst.
 DEFAULT_GRID_COUNT = 2
+#: Environment variable naming the VGG16 trunk file of LPIPS.
+ENV_LPIPS = "TTTKIT_LPIPS_WEIGHTS"
+#: ``--lpips`` choices.
+LPIPS_MODES = ("auto", "standard", "off")

@@ -29,6 +29,10 @@
     # 4. which photos gain and which lose: per photo-run gains against photo features
     python benchmarks/quality.py analyze WORK tuning default [--out DIR]
 
+    # 5. what a person sees: masked input, Telea, the given columns, original; sampled photos
+    python benchmarks/quality.py grid WORK reporting --column raw=raw-only/none \\
+        --column TTT=default/default --out grid.jpg [--photos 12] [--seed 0]
+
 Per candidate the report gives mean hole-L1, PSNR and SSIM of the raw fill (step 0) and of the
 returned TTT fill; the per-photo gain ``(raw − TTT) / raw`` of hole L1 — its mean, median and a
 bootstrap 95% interval of the mean that resamples photos (a photo's two masks stay together,
@@ -536,6 +540,65 @@ def blend(work: Path, split: str, name: str, weights: list[float]) -> None:
         print(f"  w={w:<5} gain {statistics.fmean(values):+.2f}%  worse than raw {worse:.0%}")
 
 
+def grid(
+    work: Path,
+    split: str,
+    columns: list[str],
+    out: Path,
+    photos: int = 12,
+    mask_seed: int = 0,
+    seed: int = 0,
+) -> list[str]:
+    """A picture grid: per photo (drawn by a seeded sample, never picked by eye), the masked
+    input, OpenCV Telea, each ``LABEL=CANDIDATE/ROW`` column (a run's output of that row, e.g.
+    ``raw=raw-p7/none`` or ``TTT=default-p7/default``) and the original; one labelled row per
+    photo. Returns the photos shown."""
+    import cv2
+    import numpy as np
+
+    specs = []
+    for column in columns:
+        label, _, source = column.partition("=")
+        name, _, row = source.partition("/")
+        if not (label and name and row):
+            raise SystemExit(f"--column {column!r}: expected LABEL=CANDIDATE/ROW")
+        specs.append((label, work / "runs" / name / f"{split}-mask{mask_seed}", row))
+    first = specs[0][1]
+    keys = sorted(path.relative_to(first / "inputs").as_posix()
+                  for path in (first / "inputs").rglob("*.png"))  # fmt: skip
+    chosen = sorted(random.Random(seed).sample(keys, min(photos, len(keys))))
+
+    def read(path: Path) -> Any:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise SystemExit(f"{path} is missing: run every column's candidate on {split} first")
+        return image
+
+    def labelled(image: Any, text: str) -> Any:
+        image = image.copy()
+        cv2.putText(image, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3)
+        cv2.putText(image, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
+        return image
+
+    rows = []
+    for key in chosen:
+        original = read(first / "inputs" / key)
+        hole = read(first / "masks" / key)[..., :1] > 127
+        masked = np.where(hole, np.uint8(255), original)
+        tiles = [
+            ("masked input", masked),
+            ("OpenCV Telea", read(first / "outputs/opencv-telea" / key)),
+        ]
+        tiles += [(label, read(run / "outputs" / row / key)) for label, run, row in specs]
+        tiles.append(("original", original))
+        rows.append(np.hstack([labelled(tile, text) for text, tile in tiles]))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), np.vstack(rows), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    print(f"{out}: {len(chosen)} photos of {split} (mask seed {mask_seed}, sample seed {seed}): "
+          f"{', '.join(chosen)}")  # fmt: skip
+    return chosen
+
+
 def analyze(
     work: Path,
     split: str,
@@ -674,6 +737,20 @@ def main() -> None:
     blender.add_argument("split", choices=(*SPLITS, SCREEN))
     blender.add_argument("name")
     blender.add_argument("--weights", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
+    gridder = commands.add_parser("grid", help="a picture grid of sampled photos")
+    gridder.add_argument("work", type=Path)
+    gridder.add_argument("split", choices=(*SPLITS, SCREEN))
+    gridder.add_argument(
+        "--column",
+        dest="columns",
+        action="append",
+        required=True,
+        help="LABEL=CANDIDATE/ROW, e.g. TTT=default/default (repeatable)",
+    )
+    gridder.add_argument("--out", type=Path, required=True)
+    gridder.add_argument("--photos", type=int, default=12)
+    gridder.add_argument("--mask-seed", type=int, choices=MASK_SEEDS, default=0)
+    gridder.add_argument("--seed", type=int, default=0, help="seed of the photo sample")
     analyzer = commands.add_parser("analyze", help="per-photo gains against photo features")
     analyzer.add_argument("work", type=Path)
     analyzer.add_argument("split", choices=(*SPLITS, SCREEN))
@@ -697,6 +774,8 @@ def main() -> None:
                           args.candidate_step, args.metric)  # fmt: skip
         if args.json:
             args.json.write_text(json.dumps(outcome, indent=2))
+    elif args.command == "grid":
+        grid(args.work, args.split, args.columns, args.out, args.photos, args.mask_seed, args.seed)
     elif args.command == "blend":
         blend(args.work, args.split, args.name, args.weights)
     elif args.command == "curves":

@@ -192,3 +192,33 @@ def test_perceptual_gains_follow_each_metrics_direction(quality, tmp_path):
         quality.compare(tmp_path, "screen", ["perc"], ["perc"], metric="gmsd")
     same = quality.compare(tmp_path, "screen", ["perc"], ["perc"], metric="lpips")
     assert same["difference_mean"] == 0 and same["metric"] == "lpips"
+
+
+def test_grid_shows_a_seeded_sample_with_every_column(quality, tmp_path):
+    import cv2
+    import numpy as np
+
+    photos = [f"p{i}.png" for i in range(5)]
+    for name, rows in (("old", ("none",)), ("new", ("none", "default"))):
+        run = tmp_path / "runs" / name / "reporting-mask0"
+        for i, photo in enumerate(photos):
+            for folder in (
+                "inputs",
+                "masks",
+                "outputs/opencv-telea",
+                *(f"outputs/{r}" for r in rows),
+            ):
+                (run / folder).mkdir(parents=True, exist_ok=True)
+                value = 255 if folder == "masks" else 10 * i
+                cv2.imwrite(str(run / folder / photo), np.full((32, 32, 3), value, np.uint8))
+    columns = ["previous=old/none", "raw=new/none", "TTT=new/default"]
+    out = tmp_path / "grid.jpg"
+    shown = quality.grid(tmp_path, "reporting", columns, out, photos=3, seed=1)
+    assert len(shown) == 3 and set(shown) <= set(photos)
+    assert shown == quality.grid(tmp_path, "reporting", columns, tmp_path / "again.jpg", 3, 0, 1)
+    # masked input, Telea, three columns, original: 6 tiles a row, one row per photo
+    assert cv2.imread(str(out)).shape == (3 * 32, 6 * 32, 3)
+    with pytest.raises(SystemExit, match="is missing"):
+        quality.grid(tmp_path, "reporting", ["TTT=old/default"], out, photos=3)
+    with pytest.raises(SystemExit, match="expected LABEL=CANDIDATE/ROW"):
+        quality.grid(tmp_path, "reporting", ["old"], out)

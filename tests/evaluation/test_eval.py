@@ -200,6 +200,7 @@ def test_report_files_and_numbers_match_the_results(finished: dict[str, Any]) ->
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and 'src="http' not in page
     assert "FID-VGG16" in page and "never with published FIDs" in page
+    assert "never with published LPIPS" in page and "LPIPS-alt" in page
 
     records = read_results(run)
     set_values = json.loads((run / "set_metrics.json").read_text())["values"]

@@ -183,6 +183,25 @@ def _notes(settings: dict[str, Any], records: Sequence[Record]) -> list[str]:
                 "it is noisy and biased upwards; small differences between strategies are not "
                 "meaningful."
             )
+    notes += _lpips_notes(settings.get("lpips"))
+    return notes
+
+
+def _lpips_notes(lpips: dict[str, Any] | None) -> list[str]:
+    """What the perceptual columns are, and when LPIPS is not the papers' LPIPS."""
+    notes = [
+        "HaarPSI (higher is better) and GMSD (lower is better) are weight-free perceptual "
+        "measures: nothing in tttkit trains on them."
+    ]
+    if lpips is None:
+        notes.append("No LPIPS: no VGG16 trunk was available (`tttkit eval --lpips-weights`).")
+    elif lpips["metric"] != "lpips":
+        notes.append(
+            "LPIPS-alt is LPIPS's v0.1 heads on a VGG16 trunk other than torchvision's "
+            f"({Path(lpips['trunk']).name}): compare it only between runs with the same trunk, "
+            "never with published LPIPS. A network trained with a perceptual loss on the same "
+            "trunk is partly judged by what it optimised."
+        )
     return notes
 
 

@@ -196,6 +196,22 @@ CASES = [
         ("--seed",),
     ),
     Case(
+        "lpips-trunk-junk",
+        inpaint("--ground-truth", "{photo}", "--lpips-weights", "{junk}"),
+        ("LPIPS trunk", "junk.pt"),
+    ),
+    Case(
+        "lpips-trunk-folder",
+        eval_("--lpips-weights", "{folder}"),
+        ("--lpips-weights", "folder.png", "is not a file"),
+    ),
+    Case(
+        "lpips-trunk-pickle-payload",
+        inpaint("--ground-truth", "{photo}", "--lpips-weights", "{evil}"),
+        ("LPIPS trunk", "evil.pt"),
+    ),
+    Case("lpips-mode-unknown", eval_("--lpips", "alex"), ("--lpips must be one of",)),
+    Case(
         "masks-kind-unknown",
         ("masks", "{images}", "--out", "{dir}/m", "--kind", "lama-thik"),
         ("--kind", "lama-thick"),

@@ -23,6 +23,10 @@
     python benchmarks/quality.py compare WORK screen --base default default-seed1 \\
         --candidate lr1e-4 lr1e-4-seed1
 
+    # two networks' raw fills (pretraining checkpoints) on the same photo-runs
+    python benchmarks/quality.py compare WORK tuning --raw --base raw-p6 --candidate raw-p7 \\
+        --metric lpips_alt
+
     # the raw and the TTT fill mixed, from the saved outputs
     python benchmarks/quality.py blend WORK screen default [--weights 0.5 1]
 
@@ -344,6 +348,47 @@ def replicate_gains(
             raise SystemExit(f"{name} and {names[0]} ran on different photo-runs of {split}")
         per_name.append(gains)
     return {key: statistics.fmean(g[key] for g in per_name) for key in per_name[0]}
+
+
+def compare_raw(
+    work: Path,
+    split: str,
+    base: str,
+    candidate: str,
+    metric: str = "l1_hole",
+    seeds: tuple[int, ...] | None = None,
+) -> dict[str, Any]:
+    """Two networks' raw fills (step 0) on the same photo-runs: the candidate's improvement
+    over the base in % of the base's value on ``metric`` (positive = better), its mean with a
+    bootstrap interval over photos, and the share of photo-runs where the candidate is better.
+    For choosing a base network (a pretraining checkpoint), where there is no TTT gain."""
+    sides = {}
+    for name in (base, candidate):
+        rows = photo_runs(work, split, name, None, seeds)
+        if any(f"raw_{metric}" not in r for r in rows):
+            raise SystemExit(f"{name} on {split} did not record {metric}")
+        sides[name] = {(r["photo"], r["mask_seed"]): r[f"raw_{metric}"] for r in rows}
+    if sides[base].keys() != sides[candidate].keys():
+        raise SystemExit(f"{base} and {candidate} ran on different photo-runs of {split}")
+    per_photo: dict[str, list[float]] = {}
+    for (photo, mask_seed), old in sides[base].items():
+        new = sides[candidate][(photo, mask_seed)]
+        gain = metric_gain({f"raw_{metric}": old, f"ttt_{metric}": new}, metric)
+        per_photo.setdefault(photo, []).append(gain)
+    values = [v for vs in per_photo.values() for v in vs]
+    low, high = bootstrap_interval(per_photo)
+    result = {
+        "base": base, "candidate": candidate, "metric": metric, "photo_runs": len(values),
+        "base_mean": statistics.fmean(sides[base].values()),
+        "candidate_mean": statistics.fmean(sides[candidate].values()),
+        "improvement_mean": statistics.fmean(values), "improvement_ci95": (low, high),
+        "candidate_better_share": sum(v > 0 for v in values) / len(values),
+    }  # fmt: skip
+    print(f"{split}, raw fills, {metric}: {candidate} against {base} ({len(values)} photo-runs): "
+          f"{result['base_mean']:.4f} → {result['candidate_mean']:.4f}, improvement "
+          f"{result['improvement_mean']:+.2f}% (95% CI {low:+.2f} … {high:+.2f}%), better on "
+          f"{100 * result['candidate_better_share']:.0f}%")  # fmt: skip
+    return result
 
 
 def compare(
@@ -695,6 +740,17 @@ def spearman(x: list[float], y: list[float]) -> float:
     return cov / var if var else 0.0
 
 
+def run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """``compare``: paired TTT gains, or with ``--raw`` two networks' raw fills."""
+    seeds = optional_seeds(args.mask_seeds)
+    if not args.raw:
+        return compare(args.work, args.split, args.base, args.candidate, seeds,
+                       args.candidate_step, args.metric)  # fmt: skip
+    if len(args.base) != 1 or len(args.candidate) != 1 or args.candidate_step:
+        parser.error("--raw compares one --base with one --candidate, no --candidate-step")
+    return compare_raw(args.work, args.split, args.base[0], args.candidate[0], args.metric, seeds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -730,6 +786,11 @@ def main() -> None:
     comparer.add_argument("--candidate", nargs="+", required=True)
     comparer.add_argument("--candidate-step", type=int, help="read the candidate at this step")
     comparer.add_argument("--metric", choices=GAIN_METRICS, default="l1_hole")
+    comparer.add_argument(
+        "--raw",
+        action="store_true",
+        help="compare the raw fills of one base and one candidate network",
+    )
     comparer.add_argument("--json", type=Path)
     comparer.add_argument("--mask-seeds", type=int, nargs="+", choices=MASK_SEEDS, help=seeds_help)
     blender = commands.add_parser("blend", help="mixes of the raw and the TTT fill")
@@ -769,9 +830,7 @@ def main() -> None:
         seeds = optional_seeds(args.mask_seeds)
         analyze(args.work, args.split, args.name, args.out, args.step, seeds)
     elif args.command == "compare":
-        seeds = optional_seeds(args.mask_seeds)
-        outcome = compare(args.work, args.split, args.base, args.candidate, seeds,
-                          args.candidate_step, args.metric)  # fmt: skip
+        outcome = run_compare(args, parser)
         if args.json:
             args.json.write_text(json.dumps(outcome, indent=2))
     elif args.command == "grid":

@@ -222,3 +222,18 @@ def test_grid_shows_a_seeded_sample_with_every_column(quality, tmp_path):
         quality.grid(tmp_path, "reporting", ["TTT=old/default"], out, photos=3)
     with pytest.raises(SystemExit, match="expected LABEL=CANDIDATE/ROW"):
         quality.grid(tmp_path, "reporting", ["old"], out)
+
+
+def test_compare_raw_pairs_two_networks_raw_fills(quality, tmp_path):
+    # raw hole L1 at step 0: base 0.10 / 0.20, candidate 0.09 / 0.22 → +10% and −10%
+    write_run(tmp_path, "base", {"a.png": [(0, 0.10)], "b.png": [(0, 0.20)]})
+    write_run(tmp_path, "cand", {"a.png": [(0, 0.09)], "b.png": [(0, 0.22)]})
+    result = quality.compare_raw(tmp_path, "screen", "base", "cand")
+    assert result["improvement_mean"] == pytest.approx(0.0)
+    assert result["candidate_better_share"] == pytest.approx(0.5)
+    assert result["base_mean"] == pytest.approx(0.15) and result["photo_runs"] == 2
+    low, high = result["improvement_ci95"]
+    assert low == pytest.approx(-10) and high == pytest.approx(10)
+    write_run(tmp_path, "other", {"a.png": [(0, 0.09)]})
+    with pytest.raises(SystemExit, match="different photo-runs"):
+        quality.compare_raw(tmp_path, "screen", "base", "other")

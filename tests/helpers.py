@@ -49,3 +49,40 @@ def photo_and_mask(size: int = 64):  # type: ignore[no-untyped-def]
     image = F.interpolate(image[None], size=size, mode="area")[0]
     mask = (F.interpolate(mask[None], size=size, mode="nearest")[0] > 0.5).float()
     return image, mask
+
+
+def own_network_project(folder: Path):  # type: ignore[no-untyped-def]
+    """A stand-in for a user's own package ``my_project`` and its files in ``folder``, for the
+    README's and the plugin guide's "your own network" example: ``MyUNet``, a small network in
+    its own conventions (RGB in [-1, 1], 1 at holes, tanh output), its weights ``my_unet.pt``,
+    and ``photo.png``/``mask.png``. Returns the module (put it in ``sys.modules``)."""
+    import types
+
+    import torch
+    from torch import Tensor, nn
+
+    from tttkit.io import write_image
+
+    class MyUNet(nn.Module):
+        """A user's network: ``forward(image, mask) -> image``."""
+
+        def __init__(self, width: int = 8) -> None:
+            super().__init__()
+            self.encoder = nn.Sequential(
+                nn.Conv2d(4, width, 3, padding=1), nn.GroupNorm(2, width), nn.ReLU()
+            )
+            self.decoder = nn.Conv2d(width, 3, 3, padding=1)
+
+        def forward(self, image: Tensor, mask: Tensor) -> Tensor:
+            known = image * (1 - mask)
+            return torch.tanh(self.decoder(self.encoder(torch.cat([known, mask], dim=1))))
+
+    project = types.ModuleType("my_project")
+    project.MyUNet = MyUNet  # type: ignore[attr-defined]
+    MyUNet.__module__ = "my_project"
+    torch.manual_seed(0)
+    torch.save(MyUNet().state_dict(), folder / "my_unet.pt")
+    image, mask = photo_and_mask(64)
+    write_image(folder / "photo.png", image)
+    write_image(folder / "mask.png", mask)
+    return project

@@ -7,6 +7,7 @@ Public API::
     tttkit.registry("backbones").names()    # what plugins registered, per kind
     tttkit.hookimpl                         # decorator for plugin hook implementations
     tttkit.adapt(image, mask, backbone=..., strategy="optimal", steps=50)  # run TTT
+    tttkit.ModuleBackbone(net, value_range=(0, 1), hole_value=1, working_size=256)  # your net
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from tttkit.strategy import check_strategy, get_strategy, override
 
 if TYPE_CHECKING:
     from tttkit.api import adapt
-    from tttkit.backbone import Backbone, Conventions, GeneratorOutput
+    from tttkit.backbone import Backbone, Conventions, GeneratorOutput, ModuleBackbone
     from tttkit.engine.loop import Result
     from tttkit.engine.self_validation import Selection
 
@@ -60,6 +61,7 @@ _LAZY = {
     "Backbone": ("tttkit.backbone", "Backbone"),
     "Conventions": ("tttkit.backbone", "Conventions"),
     "GeneratorOutput": ("tttkit.backbone", "GeneratorOutput"),
+    "ModuleBackbone": ("tttkit.backbone", "ModuleBackbone"),
     "Result": ("tttkit.engine.loop", "Result"),
     "Selection": ("tttkit.engine.self_validation", "Selection"),
 }
@@ -128,6 +130,7 @@ __all__ = [
     "InputError",
     "LossSpec",
     "MaskSamplingError",
+    "ModuleBackbone",
     "OptimSpec",
     "Overrides",
     "PluginContractError",

@@ -30,6 +30,7 @@ from tttkit.engine.loop import (
     as_mask,
     run_ttt,
 )
+from tttkit.errors import PluginContractError
 from tttkit.events import CancelSignal, ProgressCallback
 from tttkit.imageops import as_unit, to_dtype
 from tttkit.io import InputError, read_image, read_mask
@@ -84,28 +85,53 @@ def resolve_backbone(
     """
     if isinstance(backbone, Backbone):
         if weights is not None:
-            load_weights(backbone, weights)
+            with host.naming_failures(f"loading {weights} into {type(backbone).__name__}"):
+                load_weights(backbone, weights)
         return type(backbone).__name__, backbone
+    if isinstance(backbone, nn.Module):
+        # Refused, not wrapped: its value range, hole polarity and working size cannot be read
+        # from a module, and a wrong guess runs without error and fills the holes wrongly.
+        raise TypeError(
+            f"backbone= got a bare {type(backbone).__name__} module: wrap it with "
+            "tttkit.ModuleBackbone(net, value_range=..., hole_value=..., working_size=...), "
+            "stating the conventions it was trained with, which tttkit cannot guess (the "
+            "README's 'TTT for your own network in five lines')"
+        )
+    if backbone is not None and not isinstance(backbone, str):
+        raise TypeError(
+            "backbone= must be a tttkit.Backbone, a registered backbone's name or None, got "
+            f"{type(backbone).__name__}"
+        )
     is_safetensors = weights is not None and Path(weights).suffix == ".safetensors"
     if is_safetensors and META_BACKBONE in read_metadata(weights):  # type: ignore[arg-type]
-        return _checkpoint_backbone(Path(weights), backbone, options or {})  # type: ignore[arg-type]
+        return _checkpoint_backbone(Path(weights), backbone, options or {}, host)  # type: ignore[arg-type]
     name = backbone or spec.backbone or DEFAULT_BACKBONE
     entry = host.registry("backbones").entry(name)
     problem = check_parameters(entry.obj, options or {}, f"backbone {name!r}")
     if problem:
         raise InputError(f"--backbone-option: {problem}")
-    try:
-        net: Backbone = entry.obj(**(options or {}))
-    except (TypeError, ValueError) as exc:  # a missing option, or a value the plugin refuses
-        raise InputError(
-            f"backbone {name!r} refused its options {options or {}}: {exc} "
-            "(set options with --backbone-option key=value)"
-        ) from exc
+    # Any other exception of the factory is the plugin's: one line naming it (and its
+    # distribution), whatever code the factory called.
+    with host.naming_failures(f"building backbone {name!r}", plugin=entry.plugin):
+        try:
+            net: Backbone = entry.obj(**(options or {}))
+        except (TypeError, ValueError) as exc:  # a missing option, or a value it refuses
+            raise InputError(
+                f"backbone {name!r} refused its options {options or {}}: {exc} "
+                "(set options with --backbone-option key=value)"
+            ) from exc
+    if not isinstance(net, Backbone):
+        raise PluginContractError(
+            f"backbone {name!r} ({host.describe(entry.plugin)}): its factory returned a "
+            f"{type(net).__name__}, not a tttkit.Backbone",
+            plugin=entry.plugin,
+        )
     bundled = entry.extra.get("weights")
     if weights is None and not options and bundled is not None and Path(bundled).is_file():
         weights = bundled
     if weights is not None:
-        load_weights(net, weights, name)
+        with host.naming_failures(f"loading {weights} into backbone {name!r}"):
+            load_weights(net, weights, name)
     elif not spec.reinitialize:
         raise InputError(
             f"no weights for backbone {name!r}: pass --weights FILE (a checkpoint from "
@@ -115,7 +141,7 @@ def resolve_backbone(
 
 
 def _checkpoint_backbone(
-    weights: Path, backbone: str | None, options: dict[str, Any]
+    weights: Path, backbone: str | None, options: dict[str, Any], host: PluginHost
 ) -> tuple[str, Backbone]:
     """The backbone a tttkit checkpoint rebuilds; ``backbone`` and ``options``, when given,
     must agree with it (a checkpoint never silently changes what was asked for)."""
@@ -132,7 +158,7 @@ def _checkpoint_backbone(
             f"--backbone-option {detail} does not match checkpoint {weights} of backbone "
             f"{stored!r}: a checkpoint rebuilds its own configuration; drop the option"
         )
-    name, net = load_backbone(weights, name=backbone)
+    name, net = load_backbone(weights, name=backbone, host=host)
     return name, net
 
 
@@ -210,7 +236,17 @@ def adapt(
             flags of the same names.
 
     Returns:
-        a :class:`tttkit.engine.Result` with the raw and finetuned completions.
+        a :class:`tttkit.engine.Result` with the raw and finetuned completions: pixels outside
+        the holes are the image's own, and no value is NaN or infinite (a fill that becomes so
+        during training stops it, and the raw fill is returned with a notice).
+
+    Raises:
+        TypeError: ``backbone`` is a bare ``nn.Module`` (wrap it in
+            :class:`tttkit.ModuleBackbone`, stating its conventions) or another type.
+        tttkit.PluginContractError: a plugin broke its contract, e.g. the backbone's fill is not
+            finite before any training (the message names the backbone, its plugin and
+            distribution); :class:`tttkit.PluginRunError` when plugin code raised.
+        tttkit.InputError, tttkit.SpecError: an unusable input, option or strategy value.
     """
     host = host or get_host()
     run = _run_options(options, RunOptions(seed, device, precision, channels_last, show_progress,

@@ -10,7 +10,7 @@ The conversion lives here, once, so the engine never guesses and plugins never r
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -240,6 +240,226 @@ def _count(parameters: Iterator[nn.Parameter]) -> int:
     return sum(p.numel() for p in parameters)
 
 
+class TensorGroup(nn.Module):
+    """A layer group made of given tensors: for parameters held directly by a module, and for
+    TorchScript models, whose parameters are plain leaf tensors that cannot be re-registered on
+    another module."""
+
+    def __init__(self, tensors: Sequence[tuple[str, Tensor]]) -> None:
+        super().__init__()
+        object.__setattr__(self, "_tensors", list(tensors))  # unregistered: no state-dict entry
+
+    def named_parameters(  # type: ignore[override]
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
+        """The group's tensors under their names in the model."""
+        for name, tensor in self._tensors:
+            yield prefix + name, tensor
+
+
+def parameter_groups(names: Sequence[str], depth: int | None = None) -> dict[str, list[str]]:
+    """Group a module's parameter names by the child module that holds them.
+
+    From the root, descend while a single child module holds all remaining parameters; then
+    each child of that module is a group, and each parameter held directly by a module on the
+    way is a group of its own (``["gain", "model.0.weight", "model.0.bias", "model.3.weight"]``
+    → ``gain``, ``model.0``, ``model.3``).
+
+    Args:
+        names: parameter names in registration order.
+        depth: group by the first ``depth`` name components instead of the automatic split.
+
+    Returns:
+        ``{prefix: [names]}`` in order of first appearance.
+    """
+    groups: dict[str, list[str]] = {}
+    if depth is not None:
+        if depth < 1:
+            raise ValueError(f"group_depth must be at least 1, got {depth}")
+        for name in names:
+            groups.setdefault(".".join(name.split(".")[:depth]), []).append(name)
+        return groups
+    prefix: list[str] = []
+    remaining = list(names)
+    while True:
+        level = len(prefix)
+        direct = [n for n in remaining if n.count(".") == level]
+        nested = [n for n in remaining if n.count(".") > level]
+        children = list(dict.fromkeys(n.split(".")[level] for n in nested))
+        for name in direct:  # parameters held by a module on the way down: one group each
+            groups[name] = [name]
+        if len(children) == 1:
+            prefix.append(children[0])
+            remaining = nested
+            continue
+        for name in nested:
+            groups.setdefault(".".join(name.split(".")[: level + 1]), []).append(name)
+        return groups
+
+
+def _checked_ranges(
+    value_range: Sequence[float], output_range: Sequence[float] | None
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The input and output ranges as float pairs; ``ValueError`` unless both increase."""
+    low, high = (float(v) for v in value_range)
+    out_low, out_high = (float(v) for v in (output_range or (low, high)))
+    if high <= low or out_high <= out_low:
+        raise ValueError(f"ranges must be increasing, got {value_range} and {output_range}")
+    return (low, high), (out_low, out_high)
+
+
+def check_module_options(
+    value_range: Sequence[float],
+    output_range: Sequence[float] | None,
+    hole_value: int,
+    mask_channels: int,
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Check the conventions a wrapped module is declared with (:class:`ModuleBackbone`);
+    return its input and output ranges. Raises ``ValueError`` naming the bad option."""
+    if hole_value not in (0, 1):
+        raise ValueError(f"hole_value must be 0 or 1, got {hole_value}")
+    if mask_channels not in (1, 3):
+        raise ValueError(f"mask_channels must be 1 or 3, got {mask_channels}")
+    return _checked_ranges(value_range, output_range)
+
+
+class ModuleBackbone(Backbone):
+    """Your own inpainting network as a tttkit backbone, in one call.
+
+    ``ModuleBackbone(net, value_range=(0, 1), hole_value=1, working_size=256)`` wraps any
+    ``nn.Module`` whose ``forward(image, mask)`` returns the image (a tuple or list: see
+    ``output_index``). Its conventions are stated, never guessed: they cannot be read from a
+    module, and a wrong guess (a ``[-1, 1]`` network fed ``[0, 1]``, an inverted mask) runs
+    without error and fills the holes wrongly. tttkit converts from and to its own convention
+    around every call, as for any backbone.
+
+    The wrapper has no discriminator, so adversarial loss terms are skipped (the default
+    strategy has none). It is not registered under a name: pass the object
+    (``tttkit.adapt(..., backbone=wrapped)``); to use it from the command line, register a
+    factory that builds and wraps it (``docs/plugin-guide.md``).
+
+    Args:
+        module: the network; it becomes ``generator`` (its parameters are the ones trained).
+        value_range: the RGB range it reads, e.g. ``(0, 1)`` or ``(-1, 1)``.
+        hole_value: the mask value marking a hole in its input (``1`` or ``0``).
+        working_size: the square resolution it was trained at; larger photos are completed in
+            windows of this size around the holes.
+        pad_multiple: height and width it needs to be multiples of (padded, then cropped back).
+        output_range: the range it writes (default: ``value_range``).
+        mask_channels: channels of the mask it takes (1, or 3 for an RGB mask).
+        zero_holes: set hole pixels to 0 before calling it (for networks that expect the image
+            already masked).
+        output_index: which element to take when it returns a tuple or list.
+        groups: its layer groups for freezing policies, ``{name: submodule}`` input to output
+            (``generator.`` is prefixed to names that lack it); by default, one group per child
+            module (:func:`parameter_groups`).
+        group_depth: derive the groups by the first K parameter-name components instead.
+        freeze_batchnorm: keep its BatchNorm layers in inference mode while training, so a few
+            views of one photo do not replace the pretrained statistics.
+        trains_on_crops: it is fully convolutional (:attr:`Conventions.trains_on_crops`).
+        pad_mode: how padding is filled (:attr:`Conventions.pad_mode`).
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        *,
+        value_range: Sequence[float],
+        hole_value: int,
+        working_size: int,
+        pad_multiple: int = 1,
+        output_range: Sequence[float] | None = None,
+        mask_channels: int = 1,
+        zero_holes: bool = False,
+        output_index: int = 0,
+        groups: Mapping[str, nn.Module] | None = None,
+        group_depth: int | None = None,
+        freeze_batchnorm: bool = True,
+        trains_on_crops: bool = False,
+        pad_mode: str = "reflect",
+    ) -> None:
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"ModuleBackbone wraps an nn.Module, got {type(module).__name__}")
+        (low, high), (out_low, out_high) = check_module_options(
+            value_range, output_range, hole_value, mask_channels
+        )
+        conventions = Conventions(
+            value_range=(low, high), hole_value=hole_value, pad_multiple=pad_multiple,
+            working_size=working_size, pad_mode=pad_mode, trains_on_crops=trains_on_crops,
+        )  # fmt: skip
+        config = {
+            "module": type(module).__qualname__, **conventions.to_dict(),
+            "output_range": None if output_range is None else [out_low, out_high],
+            "mask_channels": mask_channels, "zero_holes": zero_holes,
+            "output_index": output_index, "group_depth": group_depth,
+            "freeze_batchnorm": freeze_batchnorm,
+        }  # fmt: skip
+        super().__init__(conventions, config)
+        self.generator = module
+        self.output_range = (out_low, out_high)
+        self.mask_channels = mask_channels
+        self.zero_holes = zero_holes
+        self.output_index = output_index
+        self.group_depth = group_depth
+        self.freeze_batchnorm = freeze_batchnorm
+        # Given groups are kept as module paths, so that they follow the engine's deep copy.
+        self.group_paths = None if groups is None else self._paths(groups)
+        if groups is not None:
+            check_layer_groups(self)
+
+    def _paths(self, groups: Mapping[str, nn.Module]) -> dict[str, str]:
+        """``{group name: path of its module in the generator}`` for given groups."""
+        paths = {id(m): name for name, m in self.generator.named_modules()}
+        out: dict[str, str] = {}
+        for name, module in groups.items():
+            if id(module) not in paths:
+                raise ValueError(f"layer group {name!r} is not a submodule of the wrapped module")
+            full = (
+                name if name.startswith(("generator.", "discriminator.")) else f"generator.{name}"
+            )
+            out[full] = paths[id(module)]
+        return out
+
+    def native_generate(self, image: Tensor, mask: Tensor) -> GeneratorOutput:
+        """Call the module in its own conventions; map its output range to ``value_range``."""
+        mask = mask.to(image.dtype)
+        if self.zero_holes:
+            hole = mask if self.conventions.hole_value == 1 else 1 - mask
+            image = image * (1 - hole)
+        if self.mask_channels == 3:
+            mask = mask.expand(-1, 3, -1, -1)
+        out = self.generator(image, mask)
+        if isinstance(out, (tuple, list)):
+            out = out[self.output_index]
+        low, high = self.conventions.value_range
+        out_low, out_high = self.output_range
+        if (out_low, out_high) != (low, high):
+            out = (out - out_low) / (out_high - out_low) * (high - low) + low
+        return GeneratorOutput(image=out)
+
+    def layer_groups(self) -> dict[str, nn.Module]:
+        """The given groups, else ``generator.<child>`` per child module (the automatic split
+        of :func:`parameter_groups`, or ``group_depth``)."""
+        if self.group_paths is not None:
+            return {
+                name: self.generator.get_submodule(path) for name, path in self.group_paths.items()
+            }
+        tensors = dict(self.generator.named_parameters())
+        return {
+            f"generator.{prefix}": self._group(prefix, [(n, tensors[n]) for n in names])
+            for prefix, names in parameter_groups(list(tensors), self.group_depth).items()
+        }
+
+    def _group(self, prefix: str, tensors: list[tuple[str, Tensor]]) -> nn.Module:
+        """The group of the parameters under ``prefix``: the submodule holding them (so that
+        policies working inside groups — norm layers, LoRA — see its layers), or a
+        :class:`TensorGroup` for a parameter held directly by a module."""
+        try:
+            return self.generator.get_submodule(prefix)
+        except AttributeError:
+            return TensorGroup(tensors)
+
+
 def check_layer_groups(backbone: Backbone) -> None:
     """Raise ``ValueError`` unless the layer groups cover every parameter exactly once."""
     seen: dict[int, str] = {}
@@ -259,4 +479,13 @@ def check_layer_groups(backbone: Backbone) -> None:
         raise ValueError(f"parameters in no layer group: {', '.join(missing[:5])}")
 
 
-__all__ = ["Backbone", "Conventions", "GeneratorOutput", "check_layer_groups"]
+__all__ = [
+    "Backbone",
+    "Conventions",
+    "GeneratorOutput",
+    "ModuleBackbone",
+    "TensorGroup",
+    "check_layer_groups",
+    "check_module_options",
+    "parameter_groups",
+]

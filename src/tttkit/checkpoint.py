@@ -13,7 +13,7 @@ import json
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import safe_open
@@ -23,6 +23,9 @@ from tttkit.backbone import Backbone
 from tttkit.errors import CheckpointError
 from tttkit.errors import InputError as InputError  # its old import path, kept
 from tttkit.io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from tttkit.plugins import PluginHost
 
 FORMAT_VERSION = "1"
 META_BACKBONE = "tttkit.backbone"
@@ -66,7 +69,10 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 def load_backbone(
-    path: str | Path, name: str | None = None, device: torch.device | str = "cpu"
+    path: str | Path,
+    name: str | None = None,
+    device: torch.device | str = "cpu",
+    host: PluginHost | None = None,
 ) -> tuple[str, Backbone]:
     """Rebuild the backbone stored in a tttkit checkpoint.
 
@@ -74,6 +80,8 @@ def load_backbone(
         path: a file written by :func:`save_backbone`.
         name: the backbone the caller expects; a checkpoint of another backbone is an error.
         device: where to put the network.
+        host: the plugin host whose backbones it is rebuilt from (default: the process-wide
+            one).
 
     Returns:
         ``(backbone name, backbone)``.
@@ -90,8 +98,12 @@ def load_backbone(
     if name is not None and name != stored:
         raise CheckpointError(f"checkpoint {path} is for backbone {stored!r}, not {name!r}")
     config = json.loads(metadata.get(META_CONFIG, "{}"))
-    backbone = get_host().registry("backbones").get(stored)(**config)
-    load_weights(backbone, path, stored)
+    host = host or get_host()
+    entry = host.registry("backbones").entry(stored)
+    with host.naming_failures(f"building backbone {stored!r} for {path}", plugin=entry.plugin):
+        backbone = entry.obj(**config)
+    with host.naming_failures(f"loading {path} into backbone {stored!r}"):
+        load_weights(backbone, path, stored)
     return stored, backbone.to(device)
 
 

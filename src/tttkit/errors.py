@@ -65,13 +65,21 @@ class PluginLoadError(RuntimeError):
 
 class PluginContractError(RuntimeError):
     """A plugin's component returned something its contract forbids (a backbone's fill of the
-    wrong size, say); the message names the component and what was expected."""
+    wrong size or not finite, say); the message names the component and what was expected.
+
+    Attributes:
+        plugin: the plugin's name, when one is to blame.
+    """
+
+    def __init__(self, message: str, plugin: str | None = None) -> None:
+        super().__init__(message)
+        self.plugin = plugin
 
 
 class PluginRunError(PluginContractError):
-    """Plugin code raised an exception during a run; the message names the plugin, its
-    distribution and the original exception (chained as ``__cause__``, the plugin author's
-    traceback)."""
+    """Plugin code raised an exception (a factory, a hook, a backbone's forward pass, a
+    component's call); the message names the plugin, its distribution and the original exception
+    (chained as ``__cause__``, the plugin author's traceback)."""
 
 
 class MaskSamplingError(RuntimeError):

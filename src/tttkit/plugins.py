@@ -247,21 +247,45 @@ class PluginHost:
         return None
 
     @contextlib.contextmanager
-    def naming_failures(self) -> Iterator[None]:
+    def naming_failures(
+        self, doing: str = "during the run", plugin: str | None = None
+    ) -> Iterator[None]:
         """Re-raise an exception that plugin code raises inside as a :class:`PluginRunError`
-        naming the plugin and its distribution; tttkit's own errors, and failures outside every
-        plugin, pass unchanged."""
+        naming the plugin and its distribution (:meth:`run_error`); tttkit's own errors, and
+        failures outside every plugin, pass unchanged.
+
+        Args:
+            doing: what the plugin code was doing, for the message (``"building backbone
+                'x'"``).
+            plugin: the plugin answerable for the code called inside (the one that registered
+                the factory being called); by default the plugin whose code raised.
+        """
         try:
             yield
         except OWN_ERRORS:
             raise
         except Exception as exc:
-            owner = self.blame(exc)
-            if owner is None:
+            error = self.run_error(exc, doing, plugin)
+            if error is None:
                 raise
-            raise PluginRunError(
-                f"{self.describe(owner.name)} failed during the run: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise error from exc
+
+    def run_error(
+        self, error: Exception, doing: str = "during the run", plugin: str | None = None
+    ) -> PluginRunError | None:
+        """``error`` as one line naming the plugin to blame and its distribution, or ``None``
+        when it is tttkit's own or no plugin is to blame (see :meth:`naming_failures`)."""
+        if isinstance(error, OWN_ERRORS):
+            return None
+        if plugin is None:
+            owner = self.blame(error)
+            if owner is None:
+                return None
+            plugin = owner.name
+        return PluginRunError(
+            f"{self.describe(plugin)} failed {doing}: {type(error).__name__}: {_first_line(error)}",
+            plugin=plugin,
+        )
 
     # -- registries ---------------------------------------------------------------------------
 
@@ -371,6 +395,15 @@ def _check_hook_names(plugin: object, name: str, pm: pluggy.PluginManager) -> No
         )
 
 
+def _first_line(error: BaseException) -> str:
+    """The first line of an exception's message (torch's run over several): a failure is
+    reported in one line, the whole message and traceback under ``--debug``."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return "(no message)"
+    return lines[0] + (" …" if len(lines) > 1 else "")
+
+
 def _did_you_mean(name: str, candidates: list[str]) -> str:
     matches = close_matches(name, candidates)
     return f" — did you mean {matches[0]!r}?" if matches else ""
@@ -399,6 +432,11 @@ def get_host() -> PluginHost:
     global _host
     if _host is None:
         _host = PluginHost(**_settings).load()
+    return _host
+
+
+def loaded_host() -> PluginHost | None:
+    """The process-wide plugin host if it has been loaded, else ``None`` (never loads it)."""
     return _host
 
 

@@ -160,15 +160,18 @@ def _check_component(component: Component, where: str, kind: str, host: PluginHo
         if not suggestions:
             hint = f" (choose from: {', '.join(registry.names())})"
         raise SpecError(f"{where}: unknown {registry.kind} {component.name!r}{hint}")
-    factory = registry.get(component.name)
+    entry = registry.entry(component.name)
     what = f"{registry.kind} {component.name!r}"
-    problem = check_parameters(factory, component.params, what)
+    problem = check_parameters(entry.obj, component.params, what)
     if problem:
         raise SpecError(f"{where}: {problem}")
-    try:  # the plugin's own checks of its values, before any long work
-        factory(**dict(component.params))
-    except (TypeError, ValueError) as exc:
-        raise SpecError(f"{where}: {what} refused its parameters: {exc}") from None
+    # The plugin's own checks of its values, before any long work; any other exception is
+    # the plugin's, named in one line.
+    with host.naming_failures(f"building {what}", plugin=entry.plugin):
+        try:
+            entry.obj(**dict(component.params))
+        except (TypeError, ValueError) as exc:
+            raise SpecError(f"{where}: {what} refused its parameters: {exc}") from None
 
 
 def resolved_params(

@@ -32,14 +32,19 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from tttkit.backbone import Backbone, Conventions, GeneratorOutput
+from tttkit.backbone import (
+    ModuleBackbone,
+    TensorGroup,
+    check_module_options,
+    parameter_groups,
+)
 from tttkit.io import InputError
 from tttkit.plugins import hookimpl
 from tttkit_backbones.attention_net.discriminator import PatchDiscriminator
@@ -59,58 +64,7 @@ def load_torchscript(path: str | Path) -> torch.jit.ScriptModule:
             raise InputError(f"{path} is not a loadable TorchScript model: {exc}") from exc
 
 
-class TensorGroup(nn.Module):
-    """A layer group made of given tensors (TorchScript parameters cannot be re-registered on
-    another module: they are plain leaf tensors, not ``nn.Parameter``)."""
-
-    def __init__(self, tensors: Sequence[tuple[str, Tensor]]) -> None:
-        super().__init__()
-        object.__setattr__(self, "_tensors", list(tensors))  # unregistered: no state-dict entry
-
-    def named_parameters(  # type: ignore[override]
-        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
-    ) -> Iterator[tuple[str, Tensor]]:
-        """The group's tensors under their names in the model."""
-        for name, tensor in self._tensors:
-            yield prefix + name, tensor
-
-
-def parameter_groups(names: Sequence[str], depth: int | None = None) -> dict[str, list[str]]:
-    """Group parameter names by prefix (see the module docstring for the automatic rule).
-
-    Args:
-        names: parameter names in registration order.
-        depth: group by the first ``depth`` components instead of the automatic split.
-
-    Returns:
-        ``{prefix: [names]}`` in order of first appearance.
-    """
-    groups: dict[str, list[str]] = {}
-    if depth is not None:
-        if depth < 1:
-            raise ValueError(f"group_depth must be at least 1, got {depth}")
-        for name in names:
-            groups.setdefault(".".join(name.split(".")[:depth]), []).append(name)
-        return groups
-    prefix: list[str] = []
-    remaining = list(names)
-    while True:
-        level = len(prefix)
-        direct = [n for n in remaining if n.count(".") == level]
-        nested = [n for n in remaining if n.count(".") > level]
-        children = list(dict.fromkeys(n.split(".")[level] for n in nested))
-        for name in direct:  # parameters held by a module on the way down: one group each
-            groups[name] = [name]
-        if len(children) == 1:
-            prefix.append(children[0])
-            remaining = nested
-            continue
-        for name in nested:
-            groups.setdefault(".".join(name.split(".")[: level + 1]), []).append(name)
-        return groups
-
-
-class TorchScriptBackbone(Backbone):
+class TorchScriptBackbone(ModuleBackbone):
     """A TorchScript model with ``forward(image, mask) -> image`` as a tttkit backbone.
 
     Args:
@@ -154,16 +108,28 @@ class TorchScriptBackbone(Backbone):
         discriminator_width: int = 64,
         freeze_batchnorm: bool = True,
     ) -> None:
-        if hole_value not in (0, 1):
-            raise ValueError(f"hole_value must be 0 or 1, got {hole_value}")
-        if mask_channels not in (1, 3):
-            raise ValueError(f"mask_channels must be 1 or 3, got {mask_channels}")
-        low, high = (float(v) for v in value_range)
-        out_low, out_high = (float(v) for v in (output_range or (low, high)))
-        if high <= low or out_high <= out_low:
-            raise ValueError(f"ranges must be increasing, got {value_range} and {output_range}")
+        (low, high), (out_low, out_high) = check_module_options(
+            value_range, output_range, hole_value, mask_channels
+        )
         resolved = str(Path(path).expanduser().resolve())
-        config = {
+        model = load_torchscript(resolved)
+        if not any(True for _ in model.parameters()):
+            raise InputError(
+                f"TorchScript model {resolved} has no parameters to finetune (was it saved "
+                "after torch.jit.freeze? save the unfrozen scripted or traced module instead)"
+            )
+        # Distributed models are often saved with gradients off. (ScriptModule has no
+        # requires_grad_(), hence the loop; layer groups are TensorGroups for the same reason.)
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
+        super().__init__(
+            model, value_range=(low, high), hole_value=hole_value, working_size=working_size,
+            pad_multiple=pad_multiple, output_range=output_range, mask_channels=mask_channels,
+            zero_holes=zero_holes, output_index=output_index, group_depth=group_depth,
+            freeze_batchnorm=freeze_batchnorm,
+        )  # fmt: skip
+        # The file *is* the architecture: the config rebuilds it (``factory(**config)``).
+        self.config = {
             "path": resolved,
             "value_range": [low, high],
             "output_range": None if output_range is None else [out_low, out_high],
@@ -178,31 +144,11 @@ class TorchScriptBackbone(Backbone):
             "discriminator_width": discriminator_width,
             "freeze_batchnorm": freeze_batchnorm,
         }
-        conventions = Conventions(
-            value_range=(low, high),
-            hole_value=hole_value,
-            pad_multiple=pad_multiple,
-            working_size=working_size,
-        )
-        super().__init__(conventions, config)
-        model = load_torchscript(resolved)
-        if not any(True for _ in model.parameters()):
-            raise InputError(
-                f"TorchScript model {resolved} has no parameters to finetune (was it saved "
-                "after torch.jit.freeze? save the unfrozen scripted or traced module instead)"
-            )
-        # Distributed models are often saved with gradients off. (ScriptModule has no
-        # requires_grad_(), hence the loop; layer groups are TensorGroups for the same reason.)
-        for parameter in model.parameters():
-            parameter.requires_grad_(True)
-        self.generator = model
-        self.output_range = (out_low, out_high)
-        self.mask_channels = mask_channels
-        self.zero_holes = zero_holes
-        self.output_index = output_index
-        self.group_depth = group_depth
-        self.freeze_batchnorm = freeze_batchnorm
         self.discriminator = PatchDiscriminator(discriminator_width) if discriminator else None
+
+    def _group(self, prefix: str, tensors: list[tuple[str, Tensor]]) -> nn.Module:
+        """Always a :class:`TensorGroup`: ``ScriptModule.requires_grad_()`` is unsupported."""
+        return TensorGroup(tensors)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> TorchScriptBackbone:
         """Copy with the scripted parameters still leaf tensors.
@@ -221,23 +167,6 @@ class TorchScriptBackbone(Backbone):
             copied.requires_grad_(original.requires_grad)
         return new
 
-    def native_generate(self, image: Tensor, mask: Tensor) -> GeneratorOutput:
-        """Call the model with its own conventions; map its output range to ``value_range``."""
-        mask = mask.to(image.dtype)
-        if self.zero_holes:
-            hole = mask if self.conventions.hole_value == 1 else 1 - mask
-            image = image * (1 - hole)
-        if self.mask_channels == 3:
-            mask = mask.expand(-1, 3, -1, -1)
-        out = self.generator(image, mask)
-        if isinstance(out, (tuple, list)):
-            out = out[self.output_index]
-        low, high = self.conventions.value_range
-        out_low, out_high = self.output_range
-        if (out_low, out_high) != (low, high):
-            out = (out - out_low) / (out_high - out_low) * (high - low) + low
-        return GeneratorOutput(image=out)
-
     def native_discriminate(self, image: Tensor) -> Tensor:
         """Patch logits from tttkit's SN-PatchGAN, which reads ``[-1, 1]``."""
         if self.discriminator is None:
@@ -248,10 +177,7 @@ class TorchScriptBackbone(Backbone):
     def layer_groups(self) -> dict[str, nn.Module]:
         """``generator.<parameter-name prefix>`` groups (module docstring), then
         ``discriminator.conv1…5``."""
-        tensors = dict(self.generator.named_parameters())
-        groups: dict[str, nn.Module] = {}
-        for prefix, names in parameter_groups(list(tensors), self.group_depth).items():
-            groups[f"generator.{prefix}"] = TensorGroup([(n, tensors[n]) for n in names])
+        groups = super().layer_groups()
         if self.discriminator is not None:
             for index, layer in enumerate(self.discriminator.layers, start=1):
                 groups[f"discriminator.conv{index}"] = layer

@@ -4,6 +4,7 @@ registered and run offline, and its plugin-kit tests are called."""
 from __future__ import annotations
 
 import re
+import sys
 import types
 from pathlib import Path
 
@@ -54,8 +55,41 @@ def test_the_geometric_augmentation_example_passes_the_kit() -> None:
     assert module.RandomZoom.geometric
 
 
+def test_the_own_network_block_is_the_readmes_and_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.core.test_readme import own_network_example
+    from tests.helpers import own_network_project
+
+    source = own_network_example(GUIDE.read_text(), "Your own `nn.Module` in five lines")
+    assert source == own_network_example((GUIDE.parents[1] / "README.md").read_text())
+    monkeypatch.setitem(sys.modules, "my_project", own_network_project(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    module = _module(source)
+    assert (tmp_path / "photo_filled.png").is_file() and len(module.result.history) == 30
+
+
+def test_the_registered_own_network_passes_the_kit_and_runs_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import own_network_project
+    from tttkit.checkpoint import save_backbone
+    from tttkit.testing import check_backbone
+
+    (source,) = [b for b in BLOCKS if "class MyUNetBackbone" in b]
+    monkeypatch.setitem(sys.modules, "my_project", own_network_project(tmp_path))
+    module = _module(source)
+    check_backbone(module.MyUNetBackbone, {"width": 8}, name="my-unet", folder=tmp_path)
+    host = PluginHost(autoload=False).load()
+    host.register(module, "guide-own-network")
+    save_backbone(module.MyUNetBackbone(), "my-unet", tmp_path / "mine.safetensors")
+    image, mask = photo_and_mask(64)
+    result = adapt(image, mask, weights=tmp_path / "mine.safetensors", steps=1, host=host)
+    assert result.network is not None and type(result.network).__name__ == "MyUNetBackbone"
+
+
 def test_every_other_block_runs_as_written() -> None:
-    special = ("tttkit_register_strategies", "def test_", "class RandomZoom")
+    special = ("tttkit_register_strategies", "def test_", "class RandomZoom", "from my_project")
     others = [b for b in BLOCKS if not any(marker in b for marker in special)]
     assert others, "the guide's checkpoint example is gone"
     for source in others:

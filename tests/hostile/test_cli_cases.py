@@ -145,6 +145,21 @@ CASES = [
     Case("augment-bad-probability", inpaint("--augment", "lr-flip:2"), ("--augment", "lr-flip")),
     Case("augment-unknown", inpaint("--augment", "lr-flipp"), ("lr-flipp", "lr-flip")),
     Case("freeze-unknown", inpaint("--freeze", "everything"), ("everything", "freezing policy")),
+    Case(
+        "freeze-pattern-matching-no-group",
+        inpaint("--freeze", "freeze-groups", "--set", 'freeze.params.patterns=["generator.nope"]'),
+        ("freeze:", "'generator.nope'", "generator.encoder", "generator.decoder.3"),
+    ),
+    Case(
+        "freeze-leaving-nothing-to-train",
+        inpaint("--freeze", "freeze-groups", "--set", 'freeze.params.patterns=["*"]'),
+        ("freeze:", "leaves nothing of the generator", "--steps 0"),
+    ),
+    Case(
+        "freeze-norm-only-target-matching-no-group",
+        inpaint("--freeze", "norm-only", "--set", 'freeze.params.targets=["generator.nope"]'),
+        ("freeze:", "norm-only", "'generator.nope'", "generator.encoder"),
+    ),
     Case("filler-unknown", inpaint("--filler", "black-hole"), ("black-hole", "filler")),
     Case("strategy-unknown", inpaint("--strategy", "defualt"), ("defualt", "default")),
     Case("backbone-unknown", inpaint("--backbone", "lama2"), ("lama2", "lama")),

@@ -11,12 +11,15 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageOps
+from torch import nn
 
 import tttkit
 from tests.helpers import photo_and_mask, tiny_backbone
 from tttkit.api import adapt
+from tttkit.backbone import Backbone, Conventions, GeneratorOutput
 from tttkit.checkpoint import CheckpointError, load_backbone, load_weights
 from tttkit.config import SpecError, StrategySpec
+from tttkit.errors import PluginContractError, PluginRunError
 from tttkit.io import (
     InputError,
     check_output_file,
@@ -25,6 +28,7 @@ from tttkit.io import (
     read_mask,
     write_image,
 )
+from tttkit.plugins import PluginHost
 from tttkit.registry import UnknownNameError
 
 
@@ -185,3 +189,165 @@ def test_batched_shapes_of_one_are_still_accepted() -> None:
     photo, holes = photo_and_mask(64)
     result = adapt(photo[None], holes[None], backbone=tiny_backbone(), steps=1)
     assert result.finetuned.shape == photo.shape
+
+
+# -- a run that trusts no plugin (issue 30) ------------------------------------------------------
+
+
+class Scripted(Backbone):
+    """A backbone whose fill a test decides: ``"nan"`` fills with NaN; ``"nan-outside"`` only
+    outside the holes; ``"nan-later"`` once trained (its fills after the raw one)."""
+
+    def __init__(self, mode: str = "nan", working_size: int = 64) -> None:
+        config = {"mode": mode, "working_size": working_size}
+        super().__init__(Conventions(value_range=(0.0, 1.0), working_size=working_size), config)
+        self.generator = nn.Conv2d(4, 3, 3, padding=1)
+        self.mode = mode
+        self.fills = 0  # evaluations so far (the engine fills the real holes in eval mode)
+
+    def native_generate(self, image: torch.Tensor, mask: torch.Tensor) -> GeneratorOutput:
+        out = torch.sigmoid(self.generator(torch.cat([image, mask], dim=1)))
+        self.fills += 0 if self.training else 1
+        nan = torch.full_like(out, float("nan"))
+        if self.mode == "nan" or (self.mode == "nan-later" and self.fills > 1):
+            return GeneratorOutput(nan)
+        if self.mode == "nan-outside":
+            return GeneratorOutput(torch.where(mask.expand_as(out) > 0.5, out, nan))
+        return GeneratorOutput(out)
+
+    def layer_groups(self) -> dict[str, nn.Module]:
+        return {"generator.conv": self.generator}
+
+
+def _photo(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A photo of ``size``² with the demo's holes: 64 runs whole, 200 in windows of 64."""
+    return photo_and_mask(size)
+
+
+@pytest.mark.parametrize("size", [64, 200], ids=["whole", "windows"])
+def test_a_backbone_filling_nan_at_step_0_is_refused(size: int) -> None:
+    photo, holes = _photo(size)
+    with pytest.raises(PluginContractError) as info:
+        adapt(photo, holes, backbone=Scripted("nan"), steps=2)
+    message = str(info.value)
+    assert "backbone Scripted" in message and "not finite" in message and "step 0" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("size", [64, 200], ids=["whole", "windows"])
+@pytest.mark.parametrize("mode", ["nan-outside", "nan-later"])
+def test_known_pixels_are_the_input_and_nothing_returned_is_non_finite(
+    size: int, mode: str
+) -> None:
+    """NaN written outside the holes never reaches the output; a fill going NaN after training
+    stops the run with the raw fill, as the divergence notice says."""
+    photo, holes = _photo(size)
+    result = adapt(photo, holes, backbone=Scripted(mode), steps=5)
+    known = (holes < 0.5).expand_as(photo)
+    for output in (result.raw, result.finetuned):
+        assert bool(torch.isfinite(output).all())
+        assert torch.equal(output[known], photo[known])
+    assert torch.equal(result.finetuned, result.raw)
+    assert any("raw fill (step 0) is returned" in n for n in result.notices), result.notices
+    if mode == "nan-later" and size == 64:
+        assert result.selection.diverged_at == 5 and result.network is None
+        assert any("the fill became NaN or infinite at step 5" in n for n in result.notices)
+
+
+def test_a_bare_module_names_the_wrapper() -> None:
+    photo, holes = photo_and_mask(64)
+    with pytest.raises(TypeError) as info:
+        adapt(photo, holes, backbone=nn.Conv2d(4, 3, 3), steps=1)
+    assert "tttkit.ModuleBackbone(" in str(info.value) and "Conv2d" in str(info.value)
+
+
+class _Untrusted:
+    """A third-party plugin whose code raises or breaks its contracts."""
+
+    class CrashNet(Scripted):
+        def __init__(self, width: int = 8) -> None:
+            super().__init__("ok")
+            torch.empty(width)  # a negative width: RuntimeError, not a ValueError
+
+    class CrashingFiller:
+        def __init__(self) -> None:
+            raise RuntimeError("the filler's own bug")
+
+    @staticmethod
+    def freeze_a_group_that_is_not_there(groups: dict[str, nn.Module]) -> set[str]:
+        return {"generator.does-not-exist"}
+
+    @staticmethod
+    def freeze_everything(groups: dict[str, nn.Module]) -> set[str]:
+        return set(groups)
+
+    @tttkit.hookimpl
+    def tttkit_register_backbones(self, register: Callable[..., None]) -> None:
+        register("crash-net", self.CrashNet)
+
+    @tttkit.hookimpl
+    def tttkit_register_fillers(self, register: Callable[..., None]) -> None:
+        register("crashing-filler", self.CrashingFiller)
+
+    @tttkit.hookimpl
+    def tttkit_register_freezing_policies(self, register: Callable[..., None]) -> None:
+        register("bad-freeze", lambda: self.freeze_a_group_that_is_not_there)
+        register("freeze-all", lambda: self.freeze_everything)
+
+
+@pytest.fixture
+def untrusted() -> PluginHost:
+    host = PluginHost(autoload=False).load()
+    host.register(_Untrusted(), "untrusted", distribution="untrusted-dist")
+    return host
+
+
+def test_any_exception_of_a_factory_names_the_plugin(untrusted: PluginHost) -> None:
+    photo, holes = photo_and_mask(64)
+    with pytest.raises(PluginRunError) as info:
+        adapt(photo, holes, backbone="crash-net", backbone_options={"width": -3},
+              strategy="zero-shot", host=untrusted)  # fmt: skip
+    message = str(info.value)
+    assert "plugin 'untrusted' from distribution 'untrusted-dist'" in message
+    assert "building backbone 'crash-net'" in message and "RuntimeError" in message
+    assert isinstance(info.value.__cause__, RuntimeError)
+    with pytest.raises(PluginRunError, match="building filler 'crashing-filler'") as info:
+        adapt(photo, holes, backbone=tiny_backbone(), filler="crashing-filler", host=untrusted)
+    assert "plugin 'untrusted' from distribution 'untrusted-dist'" in str(info.value)
+
+
+def test_a_policy_freezing_a_group_the_backbone_lacks_lists_its_groups(
+    untrusted: PluginHost,
+) -> None:
+    photo, holes = photo_and_mask(64)
+    with pytest.raises(PluginContractError) as info:
+        adapt(photo, holes, backbone=tiny_backbone(), freeze="bad-freeze", steps=1,
+              host=untrusted)  # fmt: skip
+    message = str(info.value)
+    assert "freezing policy 'bad-freeze' (plugin 'untrusted'" in message
+    assert "'generator.does-not-exist'" in message and "generator.residual.1" in message
+
+
+@pytest.mark.parametrize(
+    ("freeze", "sets"),
+    [("freeze-all", []), ("freeze-groups", ['freeze.params.patterns=["generator.*"]'])],
+)
+def test_nothing_left_to_train_is_an_error_unless_no_steps_are_asked(
+    untrusted: PluginHost, freeze: str, sets: list[str]
+) -> None:
+    photo, holes = photo_and_mask(64)
+    options = {"backbone": tiny_backbone(), "freeze": freeze, "sets": sets, "host": untrusted}
+    with pytest.raises(SpecError, match="leaves nothing of the generator") as info:
+        adapt(photo, holes, steps=2, **options)
+    assert "--steps 0" in str(info.value) and "generator.encoder" in str(info.value)
+    result = adapt(photo, holes, steps=0, **options)  # the raw fill, as asked
+    assert torch.equal(result.finetuned, result.raw)
+
+
+def test_a_pattern_matching_no_group_is_a_usage_error_listing_the_groups() -> None:
+    photo, holes = photo_and_mask(64)
+    with pytest.raises(SpecError) as info:
+        adapt(photo, holes, backbone=tiny_backbone(), steps=1, freeze="freeze-groups",
+              sets=['freeze.params.patterns=["generator.nope"]'])  # fmt: skip
+    assert str(info.value).startswith("freeze: ")
+    assert "'generator.nope'" in str(info.value) and "generator.encoder" in str(info.value)

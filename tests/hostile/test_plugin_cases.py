@@ -186,3 +186,151 @@ def test_a_failure_outside_every_plugin_passes_unchanged() -> None:
     host = PluginHost(autoload=False).load()
     with pytest.raises(ZeroDivisionError), host.naming_failures():
         1 / 0  # noqa: B018 — raised in the test module, which is no plugin
+
+
+# -- a run that trusts no plugin (issue 30): whatever plugin code does while tttkit runs, one
+# line names the plugin and its distribution, nothing is written, the user's file stays.
+
+UNTRUSTED = HEADER + (
+    "import torch\n"
+    "from torch import nn\n"
+    "from tttkit.backbone import Backbone, Conventions, GeneratorOutput\n"
+    "class NanNet(Backbone):\n"
+    "    def __init__(self, width: int = 4):\n"
+    "        super().__init__(Conventions((0.0, 1.0), working_size=64), {'width': width})\n"
+    "        self.generator = nn.Conv2d(4, 3, 3, padding=1)\n"
+    "        torch.empty(width)  # width=-3: a RuntimeError, not a ValueError\n"
+    "    def native_generate(self, image, mask):\n"
+    "        out = self.generator(torch.cat([image, mask], 1))\n"
+    "        return GeneratorOutput(out * float('nan'))\n"
+    "    def layer_groups(self):\n"
+    "        return {'generator.conv': self.generator}\n"
+    "class CrashingFiller:\n"
+    "    def __init__(self):\n"
+    "        raise RuntimeError('the filler factory broke')\n"
+    "@hookimpl\n"
+    "def tttkit_register_backbones(register):\n"
+    "    register('nan-net', NanNet)\n"
+    "@hookimpl\n"
+    "def tttkit_register_fillers(register):\n"
+    "    register('crashing-filler', CrashingFiller)\n"
+    "@hookimpl\n"
+    "def tttkit_register_freezing_policies(register):\n"
+    "    register('bad-freeze', lambda: lambda groups: {'generator.does-not-exist'})\n"
+    "    register('freeze-all', lambda: lambda groups: set(groups))\n"
+)
+
+#: (id, extra arguments, photo size, exit code, what the one line says)
+UNTRUSTED_RUNS = [
+    (
+        "backbone-factory-raises",
+        ["--backbone", "nan-net", "--backbone-option", "width=-3"],
+        64,
+        1,
+        ["building backbone 'nan-net'", "RuntimeError", "negative dimension"],
+    ),
+    (
+        "component-factory-raises",
+        ["--weights", "{weights}", "--filler", "crashing-filler"],
+        64,
+        1,
+        ["building filler 'crashing-filler'", "RuntimeError", "the filler factory broke"],
+    ),
+    (
+        "fill-is-nan",
+        ["--weights", "{nan_weights}"],
+        64,
+        1,
+        ["backbone 'nan-net' (NanNet", "not finite", "step 0"],
+    ),
+    (
+        "fill-is-nan-in-windows",
+        ["--weights", "{nan_weights}", "--windows", "crop"],
+        200,
+        1,
+        ["backbone 'nan-net' (NanNet", "not finite", "step 0"],
+    ),
+    (
+        "policy-freezes-a-missing-group",
+        ["--weights", "{weights}", "--freeze", "bad-freeze"],
+        64,
+        1,
+        ["freezing policy 'bad-freeze'", "'generator.does-not-exist'", "generator.residual.1"],
+    ),
+    (
+        "policy-freezes-everything",
+        ["--weights", "{weights}", "--freeze", "freeze-all"],
+        64,
+        2,
+        ["freezing policy 'freeze-all'", "leaves nothing", "--steps 0"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("extra", "size", "code", "says"),
+    [r[1:] for r in UNTRUSTED_RUNS],
+    ids=[r[0] for r in UNTRUSTED_RUNS],
+)
+def test_a_run_trusts_no_plugin(
+    install_fake: Callable[[str, dict[str, str]], Path],
+    tmp_path: Path,
+    extra: list[str],
+    size: int,
+    code: int,
+    says: list[str],
+) -> None:
+    import importlib
+
+    from tests.helpers import photo_and_mask, tiny_backbone
+    from tttkit.checkpoint import save_backbone
+    from tttkit.io import write_image
+
+    site = install_fake("untrusted-dist", {"untrusted": "tttkit_hostile_untrusted"})
+    write_module(site, "tttkit_hostile_untrusted", UNTRUSTED)
+    plugin = importlib.import_module("tttkit_hostile_untrusted")
+    save_backbone(plugin.NanNet(), "nan-net", tmp_path / "nan.safetensors")
+    save_backbone(tiny_backbone(), "attention-net-compact", tmp_path / "weights.safetensors")
+    image, mask = photo_and_mask(size)
+    write_image(tmp_path / "photo.png", image)
+    write_image(tmp_path / "mask.png", mask)
+    out = tmp_path / "out.png"
+    out.write_bytes(b"the user's own file")
+    names = {
+        "weights": tmp_path / "weights.safetensors",
+        "nan_weights": tmp_path / "nan.safetensors",
+    }
+    args = ["inpaint", str(tmp_path / "photo.png"), "--mask", str(tmp_path / "mask.png"),
+            "--out", str(out), "--steps", "2", "--device", "cpu",
+            *(a.format(**names) for a in extra)]  # fmt: skip
+    result = CliRunner().invoke(app, args, env=ENV)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == code, result.stderr
+    assert out.read_bytes() == b"the user's own file"  # nothing written
+    assert "Traceback" not in result.stderr
+    (last,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    for needle in says:
+        assert needle in last, f"{needle!r} not in {last}"
+    if code == 1:  # a broken plugin: named with its distribution
+        assert "plugin 'untrusted' from distribution 'untrusted-dist'" in last
+
+
+def test_a_factory_traceback_on_request(
+    install_fake: Callable[[str, dict[str, str]], Path], tmp_path: Path
+) -> None:
+    from tests.helpers import photo_and_mask
+    from tttkit.io import write_image
+
+    site = install_fake("untrusted-dist", {"untrusted": "tttkit_hostile_untrusted_tb"})
+    write_module(site, "tttkit_hostile_untrusted_tb", UNTRUSTED)
+    image, mask = photo_and_mask(64)
+    write_image(tmp_path / "photo.png", image)
+    write_image(tmp_path / "mask.png", mask)
+    args = ["--debug", "inpaint", str(tmp_path / "photo.png"), "--mask",
+            str(tmp_path / "mask.png"), "--out", str(tmp_path / "out.png"), "--backbone",
+            "nan-net", "--backbone-option", "width=-3", "--device", "cpu"]  # fmt: skip
+    result = CliRunner().invoke(app, args, env=ENV)
+    assert result.exit_code == 1, result.stderr
+    assert "Traceback" in result.stderr and "tttkit_hostile_untrusted_tb" in result.stderr
+    assert "plugin 'untrusted' from distribution 'untrusted-dist'" in result.stderr
+    assert not (tmp_path / "out.png").exists()

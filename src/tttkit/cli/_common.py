@@ -10,13 +10,14 @@ import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 
 from tttkit.config import SpecError
 from tttkit.errors import InputError, PluginContractError
 from tttkit.options import Overrides, RunOptions
-from tttkit.plugins import PluginLoadError
+from tttkit.plugins import PluginLoadError, loaded_host
 from tttkit.registry import RegistryError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -242,9 +243,17 @@ def plugin_failure(exc: PluginLoadError) -> typer.Exit:
     return fail(f"{exc}{blocking}{hint}", code=1)
 
 
+def _blocking_hint(exc: PluginContractError) -> str:
+    """``--block-plugin NAME`` for a failing third-party plugin (a built-in one is tttkit)."""
+    name, host = getattr(exc, "plugin", None), loaded_host()
+    info = host.plugins.get(name) if name and host is not None else None
+    return f"; skip it with --block-plugin {name}" if info and not info.builtin else ""
+
+
 def user_errors(command: F) -> F:
     """Turn the errors a user can fix into a one-line message and exit code 2, and a plugin's
-    broken contract into one line naming it and exit code 1."""
+    broken contract, or any exception raised in plugin code, into one line naming the plugin
+    and exit code 1 (the traceback under ``--debug``)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -255,7 +264,19 @@ def user_errors(command: F) -> F:
         except PluginLoadError as exc:  # a plugin broke while its registry was being built
             raise plugin_failure(exc) from None
         except PluginContractError as exc:  # a plugin's component broke its contract
-            raise fail(f"{exc}{_plugin_traceback(exc)}", code=1) from None
+            raise fail(f"{exc}{_blocking_hint(exc)}{_plugin_traceback(exc)}", code=1) from None
+        except (typer.Exit, typer.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            # The net under every call into plugin code that no narrower naming_failures
+            # covers: the plugin whose code raised is named. Plugins are never loaded here:
+            # a failure before they were is not theirs.
+            host = loaded_host()
+            error = None if host is None else host.run_error(exc)
+            if error is None:
+                raise
+            error.__cause__ = exc
+            raise fail(f"{error}{_blocking_hint(error)}{_plugin_traceback(error)}", 1) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -38,17 +38,19 @@ if TYPE_CHECKING:
 
 def _backbone_config(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """The backbone's full configuration with its options applied (checked)."""
-    factory = get_host().registry("backbones").get(name)
-    problem = check_parameters(factory, options, f"backbone {name!r}")
+    host = get_host()
+    entry = host.registry("backbones").entry(name)
+    problem = check_parameters(entry.obj, options, f"backbone {name!r}")
     if problem:
         raise SpecError(f"--backbone-option: {problem}")
     import torch
 
-    try:
-        with torch.device("meta"):  # validates the options without allocating weights
-            return dict(factory(**options).config)
-    except (TypeError, ValueError) as exc:
-        raise SpecError(f"--backbone-option: not valid for backbone {name!r}: {exc}") from exc
+    with host.naming_failures(f"building backbone {name!r}", plugin=entry.plugin):
+        try:
+            with torch.device("meta"):  # validates the options without allocating weights
+                return dict(entry.obj(**options).config)
+        except (TypeError, ValueError) as exc:
+            raise SpecError(f"--backbone-option: not valid for backbone {name!r}: {exc}") from exc
 
 
 def _truncate_log(log: Path, step: int) -> None:

@@ -197,8 +197,62 @@ def _build_parts(spec: StrategySpec, net: Backbone, host: PluginHost) -> _Parts:
         filler=built["filler"],
         pipeline=AugmentPipeline(spec.augment, augmentations.get),
         freeze=built["freeze"],
-        frozen=built["freeze"](net.layer_groups()),
+        frozen=_frozen_groups(spec, built["freeze"], net, host),
     )
+
+
+def _policy_plugin(spec: StrategySpec, host: PluginHost) -> str:
+    """The plugin that registered the strategy's freezing policy."""
+    return host.registry("freezing-policies").entry(spec.freeze.name).plugin
+
+
+def _policy_names(spec: StrategySpec, net: Backbone, host: PluginHost) -> tuple[str, str, str]:
+    """How messages name the strategy's freezing policy (with its plugin), the backbone, and
+    the backbone's layer groups."""
+    policy = f"freezing policy {spec.freeze.name!r} ({host.describe(_policy_plugin(spec, host))})"
+    return policy, describe_backbone(net, host), ", ".join(net.layer_groups())
+
+
+def _policy_refused(
+    spec: StrategySpec, net: Backbone, host: PluginHost, exc: Exception
+) -> SpecError:
+    """A policy's ``ValueError`` for this backbone (a pattern matching no group, no layer of
+    the kind it trains): a usage error naming the field, as a refused parameter is."""
+    _, backbone, groups = _policy_names(spec, net, host)
+    message = str(exc)
+    listed = "" if groups in message else f"; the layer groups of {backbone} are: {groups}"
+    return SpecError(f"freeze: freezing policy {spec.freeze.name!r}: {message}{listed}")
+
+
+def _frozen_groups(
+    spec: StrategySpec, policy: Callable[..., Any], net: Backbone, host: PluginHost
+) -> set[str]:
+    """The layer groups ``policy`` freezes, checked to be groups the backbone has (a policy
+    naming others broke its contract: it selects among the groups it is given)."""
+    groups = net.layer_groups()
+    try:
+        frozen = policy(groups)
+    except ValueError as exc:
+        raise _policy_refused(spec, net, host, exc) from None
+    names_only = isinstance(frozen, (set, frozenset, list, tuple)) and all(
+        isinstance(name, str) for name in frozen
+    )
+    if not names_only:
+        what, _, _ = _policy_names(spec, net, host)
+        raise PluginContractError(
+            f"{what} returned a {type(frozen).__name__}: a freezing policy returns a set of "
+            "layer-group names",
+            plugin=_policy_plugin(spec, host),
+        )
+    unknown = sorted(set(frozen) - set(groups))
+    if unknown:
+        what, backbone, names = _policy_names(spec, net, host)
+        raise PluginContractError(
+            f"{what} froze {', '.join(map(repr, unknown))}: no such layer group in {backbone}; "
+            f"its layer groups are: {names}",
+            plugin=_policy_plugin(spec, host),
+        )
+    return set(frozen)
 
 
 def _reinitialize(module: nn.Module) -> None:
@@ -407,10 +461,48 @@ def _check_fill(net: Backbone, out: Tensor, images: Tensor, host: PluginHost) ->
         problem = f"returned a fill of dtype {out.dtype}: generate() must return floats in [0, 1]"
     if problem is None:
         return
+    owner = host.owner(type(net).__module__)
+    raise PluginContractError(
+        f"{describe_backbone(net, host)} {problem}", plugin=None if owner is None else owner.name
+    )
+
+
+def describe_backbone(net: Backbone, host: PluginHost) -> str:
+    """How messages name a backbone: ``backbone 'name' (Class, plugin 'p' from distribution
+    'd')`` — the registered name when the class itself (or a ``functools.partial`` of it) is
+    registered under one name, and the plugin its code comes from."""
     kind = type(net)
+    names = [
+        entry.name
+        for entry in host.registry("backbones").entries()
+        if entry.obj is kind or getattr(entry.obj, "func", None) is kind
+    ]
     owner = host.owner(kind.__module__)
     origin = host.describe(owner.name) if owner is not None else f"module {kind.__module__}"
-    raise PluginContractError(f"backbone {kind.__qualname__} ({origin}) {problem}")
+    if len(names) == 1:
+        return f"backbone {names[0]!r} ({kind.__qualname__}, {origin})"
+    return f"backbone {kind.__qualname__} ({origin})"
+
+
+def _broken_fill(net: Backbone, host: PluginHost) -> PluginContractError:
+    """The error for a fill that is not finite before any training: the backbone (or its
+    weights) is broken, and no output of it can be trusted."""
+    broken = sum(1 for p in net.parameters() if not bool(torch.isfinite(p).all()))
+    cause = (
+        f"{broken} of its weight tensors hold NaN or infinity (check the weights)"
+        if broken
+        else "its weights are finite, so its forward pass makes them"
+    )
+    owner = host.owner(type(net).__module__)
+    return PluginContractError(
+        f"{describe_backbone(net, host)} filled the holes with values that are not finite "
+        f"(NaN or infinity) at step 0, before any training: {cause}",
+        plugin=None if owner is None else owner.name,
+    )
+
+
+def _finite(*tensors: Tensor | None) -> bool:
+    return all(t is None or bool(torch.isfinite(t).all()) for t in tensors)
 
 
 #: A training crop is redrawn (up to this many times) while less than this share of it is
@@ -477,13 +569,8 @@ class _Run:
         if spec.reinitialize:
             _reinitialize(self.net)
         self.parts = _build_parts(spec, self.net, host)
-        groups = self.net.layer_groups()
-        for name in self.parts.frozen:
-            groups[name].requires_grad_(False)
-        if isinstance(self.parts.freeze, ParameterAdapter):  # trains part of the rest (LoRA…)
-            self.parts.freeze.prepare(self.net, groups)
         self.adversarial = spec.losses.adversarial > 0 and self.net.has_discriminator
-        g_params = [p for p in self.net.generator.parameters() if p.requires_grad]
+        g_params = self._freeze()
         d_params = (
             [p for p in self.net.discriminator.parameters() if p.requires_grad]
             if self.adversarial and self.net.discriminator is not None
@@ -507,7 +594,32 @@ class _Run:
         self._raw_fill: Tensor = image  # replaced by the step-0 fill (:meth:`evaluate`)
         self.latest_fill: Tensor = image  # the last evaluation's completed image
         self.stopped_at: int | None = None
-        self.diverged: tuple[int, float] | None = None  # (step, loss) once it is not finite
+        # (step, what) once the loss or the fill is not finite
+        self.diverged: tuple[int, str] | None = None
+
+    def _freeze(self) -> list[nn.Parameter]:
+        """Apply the freezing policy; return the generator's parameters left to train.
+
+        With nothing of the generator left to train, steps would return the raw fill (a
+        discriminator alone changes no fill): an error, unless the strategy asks for no steps.
+        """
+        groups = self.net.layer_groups()
+        for name in self.parts.frozen:
+            groups[name].requires_grad_(False)
+        if isinstance(self.parts.freeze, ParameterAdapter):  # trains part of the rest (LoRA…)
+            try:
+                self.parts.freeze.prepare(self.net, groups)
+            except ValueError as exc:
+                raise _policy_refused(self.spec, self.net, self.host, exc) from None
+        trainable = [p for p in self.net.generator.parameters() if p.requires_grad]
+        if not trainable and self.spec.steps > 0:
+            what, backbone, names = _policy_names(self.spec, self.net, self.host)
+            raise SpecError(
+                f"freeze: {what} leaves nothing of the generator of {backbone} to train, so "
+                f"{self.spec.steps} steps would only return the raw fill (its layer groups: "
+                f"{names}); choose another policy (--freeze), or --steps 0 for the raw fill"
+            )
+        return trainable
 
     def _hold_out_validation_area(self) -> tuple[Tensor | None, Tensor, str]:
         """Self-validation (thesis §4.7.2's "choose raw or finetuned", decided from the image
@@ -543,14 +655,26 @@ class _Run:
         _check_fill(self.net, fill, images, self.host)
         out = fill.float()
         self.net.train()
-        completed = out * masks + self.image * (1 - masks)
+        # Selected, not blended: pixels outside the holes are the input's own bit for bit,
+        # whatever the network wrote there (a NaN times 0 would still be NaN).
+        completed = torch.where(masks > 0.5, out, self.image)
         validation_fill = completed[1:].clone() if held_out else None
         return completed[:1].clone(), validation_fill
 
-    def evaluate(self, step: int) -> Evaluation:
+    def evaluate(self, step: int) -> Evaluation | None:
         """Fill the real holes with the current network, record the metrics, and offer the
-        output to the selection (scored on the validation area when there is one)."""
+        output to the selection (scored on the validation area when there is one).
+
+        A fill that is not finite is never kept: at step 0 the backbone is broken (an error);
+        later, training diverged (the run stops, :meth:`result` returns the raw fill) and
+        ``None`` is returned.
+        """
         completed, validation_fill = self._fill_holes()
+        if not _finite(completed, validation_fill):
+            if step == 0:
+                raise _broken_fill(self.net, self.host)
+            self.diverged = (step, "the fill became NaN or infinite")
+            return None
         metrics = (
             image_metrics(completed, self.target, self.user_mask) if self.target is not None else {}
         )
@@ -587,12 +711,13 @@ class _Run:
         )  # fmt: skip
         metrics = None
         if not math.isfinite(losses["total"]):
-            self.diverged = (step, losses["total"])
+            self.diverged = (step, f"the loss became {losses['total']}")
         else:
             if self.average is not None:
                 self.average.update()
             if step % self.spec.eval_every == 0 or step == self.spec.steps:
-                metrics = self.evaluate(step).metrics
+                evaluation = self.evaluate(step)
+                metrics = None if evaluation is None else evaluation.metrics
         record = StepRecord(step, losses, lr, time.perf_counter() - started, metrics)
         if self.diverged is None:
             self.history.append(record)
@@ -621,8 +746,8 @@ class _Run:
             output, network = self._raw_fill, None
             selection = selection.replace(chosen_step=0, diverged_at=self.diverged[0])
             self.notices.append(
-                f"the loss became {self.diverged[1]} at step {self.diverged[0]}: training "
-                "stopped and the raw fill (step 0) is returned; try a lower learning rate (--lr)"
+                f"{self.diverged[1]} at step {self.diverged[0]}: training stopped and the raw "
+                "fill (step 0) is returned; try a lower learning rate (--lr)"
             )
         else:
             if self.average is not None:

@@ -183,8 +183,8 @@ class Selection:
         stopped_early_at: the step at which early stopping ended the run (``None``: it ran to
             the end).
         refit: the rerun on the whole known region, for a refit strategy that chose a step > 0.
-        diverged_at: the step at which the loss stopped being finite (the raw fill is then
-            returned).
+        diverged_at: the step at which the loss or the fill stopped being finite (the raw fill
+            is then returned).
     """
 
     rule: str

@@ -37,7 +37,7 @@ from tttkit.io import InputError, read_image, read_mask
 from tttkit.metrics import image_metrics
 from tttkit.options import DEFAULT_STRATEGY, Overrides, RunOptions
 from tttkit.plugins import PluginHost, get_host
-from tttkit.registry import check_parameters
+from tttkit.registry import Entry, check_parameters
 from tttkit.strategy import get_strategy
 from tttkit.windows import (
     HoleLabels,
@@ -126,9 +126,8 @@ def resolve_backbone(
             f"{type(net).__name__}, not a tttkit.Backbone",
             plugin=entry.plugin,
         )
-    bundled = entry.extra.get("weights")
-    if weights is None and not options and bundled is not None and Path(bundled).is_file():
-        weights = bundled
+    if weights is None and not options:  # a factory's defaults: the weights it ships, if any
+        weights = _shipped_weights(name, entry, spec, host)
     if weights is not None:
         with host.naming_failures(f"loading {weights} into backbone {name!r}"):
             load_weights(net, weights, name)
@@ -138,6 +137,33 @@ def resolve_backbone(
             "`tttkit pretrain` or your own), or run a zero-shot strategy"
         )
     return name, net
+
+
+def _shipped_weights(
+    name: str, entry: Entry[Any], spec: StrategySpec, host: PluginHost
+) -> str | None:
+    """The weights file a backbone's plugin ships (``register(..., weights=PATH)``), or
+    ``None`` when it ships none.
+
+    Raises:
+        PluginContractError: the plugin declared a file that is not there — most often a wheel
+            built without it, because it was not declared as package data (an editable install
+            reads it from the source tree, so the plugin's author never noticed). Not for a
+            zero-shot strategy, which needs no weights.
+    """
+    path = entry.extra.get("weights")
+    if path is None or Path(path).is_file():
+        return path
+    if spec.reinitialize:
+        return None
+    raise PluginContractError(
+        f"backbone {name!r} ({host.describe(entry.plugin)}) declares shipped weights {path} "
+        "(register(..., weights=...)), but that file does not exist: the installed package "
+        "lacks it — a plugin's weights must be declared as package data (e.g. "
+        "[tool.setuptools.package-data] in its pyproject.toml), or its wheel leaves them out; "
+        "meanwhile pass --weights FILE",
+        plugin=entry.plugin,
+    )
 
 
 def _checkpoint_backbone(

@@ -157,8 +157,49 @@ def load_state_dict_strict(
                     f", … ({len(items)} in all)" if len(items) > 8 else ""
                 )
                 lines.append(f"  {title}: {shown}")
+        hint = _prefix_hint(missing, unexpected)
+        if hint:
+            lines.append(f"  {hint}")
         raise CheckpointError("\n".join(lines))
     backbone.load_state_dict(dict(state), strict=True)
+
+
+#: The prefix of a backbone's generator keys; a checkpoint of the generator module alone
+#: (``torch.save(net.state_dict())`` of a bare network) lacks it.
+GENERATOR_PREFIX = "generator."
+
+
+def _prefix_hint(missing: list[str], unexpected: list[str]) -> str | None:
+    """Say so when the keys differ only by the ``generator.`` prefix — the file's keys with it
+    added (or removed) are the network's, its discriminator's aside (a generator-only file has
+    none) — and how to load such a file: :meth:`Backbone.convert_state_dict`."""
+    if not unexpected:
+        return None
+    prefix = GENERATOR_PREFIX
+    added = {prefix + key for key in unexpected}
+    removed = {key.removeprefix(prefix) for key in unexpected}
+    if added <= set(missing):
+        left = set(missing) - added
+        how = (
+            "which the file's lack (a state dict of the generator module alone, e.g. "
+            f"torch.save(module.state_dict())): add it in the backbone's convert_state_dict — "
+            f"override tttkit.Backbone.convert_state_dict(state) to return {{{prefix!r} + key: "
+            "tensor for key, tensor in state.items()}"
+        )
+    elif all(key.startswith(prefix) for key in unexpected) and removed <= set(missing):
+        left = set(missing) - removed
+        how = (
+            "which the file's carry and this network's do not: remove it in the backbone's "
+            "convert_state_dict — override tttkit.Backbone.convert_state_dict(state) to return "
+            f"{{key.removeprefix({prefix!r}): tensor for key, tensor in state.items()}}"
+        )
+    else:
+        return None
+    if any(not key.startswith("discriminator.") for key in left):
+        return None  # more than the prefix differs
+    # A generator-only file: the strict load also needs the discriminator's tensors.
+    keep = ", plus the network's own discriminator tensors (the file has none), as LaMa's does"
+    return f"the keys differ only by the prefix {prefix!r}, {how}{keep if left else ''}"
 
 
 def _check_metadata(

@@ -413,9 +413,12 @@ def replace_checked(obj: Any, changes: Mapping[str, Any]) -> Any:
 def apply(spec: StrategySpec, changes: Mapping[str, Any]) -> StrategySpec:
     """Return ``spec`` with dotted-path ``changes`` applied and validated.
 
-    Paths name dataclass fields (``steps``, ``optim.lr``, ``augment.p``) or component parameters
-    (``finetune_mask.params.alpha``). Values are checked against the field types; a wrong path
-    raises :class:`SpecError` suggesting close matches.
+    Paths name dataclass fields (``steps``, ``optim.lr``, ``augment.p``), component parameters
+    (``finetune_mask.params.alpha``) and items of lists by their index: one step of the
+    augmentation pipeline (``augment.steps.0.p``), one of its alternatives' parameters
+    (``augment.steps.1.ops.0.params.sigma``). Values are checked against the field types; a
+    wrong path raises :class:`SpecError` suggesting close matches, or saying which indices a
+    list has.
     """
     data = spec.to_dict()
     for path, value in changes.items():
@@ -426,20 +429,55 @@ def apply(spec: StrategySpec, changes: Mapping[str, Any]) -> StrategySpec:
 def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
     parts = path.split(".")
     node: Any = data
-    for depth, key in enumerate(parts[:-1]):
-        where = ".".join(parts[:depth])
-        if not isinstance(node, dict) or key not in node:
-            known = list(node) if isinstance(node, dict) else []
-            raise SpecError(_unknown_field_message(f"{where}." if where else "", key, known))
-        node = node[key]
+    for depth in range(len(parts) - 1):
+        node = _child(node, parts, depth)
     last = parts[-1]
     parent = ".".join(parts[:-1])
+    if isinstance(node, list):
+        node[_index(node, parts, len(parts) - 1)] = value
+        return
     if not isinstance(node, dict):
         raise SpecError(f"cannot set {path}: {parent} is not an object")
     is_params = parts[-2:-1] == ["params"]
     if last not in node and not is_params:
         raise SpecError(_unknown_field_message(f"{parent}." if parent else "", last, list(node)))
     node[last] = value
+
+
+def _child(node: Any, parts: list[str], depth: int) -> Any:
+    """The field or list item ``parts[depth]`` of ``node`` (the value at ``parts[:depth]``)."""
+    key, where = parts[depth], ".".join(parts[:depth])
+    if isinstance(node, list):
+        return node[_index(node, parts, depth)]
+    if not isinstance(node, dict):
+        raise SpecError(f"cannot set {'.'.join(parts)}: {where} is a single value")
+    if key not in node:
+        raise SpecError(_unknown_field_message(f"{where}." if where else "", key, list(node)))
+    return node[key]
+
+
+#: The augmentation pipeline set whole, for the error on an index into an empty one.
+_WHOLE_PIPELINE = (
+    """--set augment.steps='[{"ops": [{"name": "hflip"}], "p": 0.5}]' --set augment.p=1"""
+)
+
+
+def _index(items: list[Any], parts: list[str], depth: int) -> int:
+    """``parts[depth]`` as an index of ``items`` (the list at ``parts[:depth]``); else an
+    error saying which indices it has, or, when it is empty, how to set it whole."""
+    key, where, path = parts[depth], ".".join(parts[:depth]), ".".join(parts)
+    if key.isdigit() and int(key) < len(items):
+        return int(key)
+    if not items:
+        how = f"({where}=[…], JSON)"
+        if where == "augment.steps":  # with its probability, which such a strategy sets to 0
+            how = f"with --augment NAME[:p],… (one step each), or {_WHOLE_PIPELINE}"
+        raise SpecError(f"cannot set {path}: {where} is empty in this strategy; set it whole {how}")
+    example = ".".join([where, "0", *parts[depth + 1 :]])
+    raise SpecError(
+        f"cannot set {path}: {where} is a list of {len(items)}, indexed 0–{len(items) - 1} "
+        f"(e.g. {example})"
+    )
 
 
 def parse_assignment(text: str, option: str = "--set") -> tuple[str, Any]:

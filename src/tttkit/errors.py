@@ -3,7 +3,8 @@
 Each message is meant for the user as is: it names the file, option, field, plugin or
 component at fault and says what to do. The command line turns :class:`InputError`,
 :class:`SpecError` and :class:`RegistryError` into a one-line message and exit code 2, and
-:class:`PluginLoadError` into one line and exit code 1 (``docs/limits.md``).
+:class:`PluginLoadError` (:class:`DuplicateNameError` included) into one line and exit code 1
+(``docs/limits.md``).
 
 These classes were first defined in the modules that raise them; they are still importable
 from there (``tttkit.io.InputError``, ``tttkit.config.SpecError``, …). A plugin's broken contract
@@ -47,10 +48,6 @@ class UnknownNameError(RegistryError, KeyError):
         return str(self.args[0])
 
 
-class DuplicateNameError(RegistryError):
-    """Two plugins registered the same name for one kind."""
-
-
 class PluginLoadError(RuntimeError):
     """A plugin could not be imported or registered, or broke while registering.
 
@@ -61,6 +58,27 @@ class PluginLoadError(RuntimeError):
     def __init__(self, message: str, plugin: str | None = None) -> None:
         super().__init__(message)
         self.plugin = plugin
+
+
+class DuplicateNameError(PluginLoadError, RegistryError):
+    """Plugins registered the same name for one kind: a broken plugin set (exit code 1), not a
+    usage error. The message lists every clash with the plugins and their distributions.
+
+    Attributes:
+        plugin: the one third-party plugin involved in every clash, when there is one (the
+            one to block); else ``None``.
+        clashes: ``(kind, name, plugins)`` for each name registered more than once, the
+            plugins in registration order (the first one's registration stands).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        plugin: str | None = None,
+        clashes: tuple[tuple[str, str, tuple[str, ...]], ...] = (),
+    ) -> None:
+        super().__init__(message, plugin)
+        self.clashes = clashes
 
 
 class PluginContractError(RuntimeError):

@@ -305,19 +305,23 @@ class PluginHost:
                     "(from tttkit_strategies.presets import BASELINE, or preset('baseline'))",
                     plugin=self._building,
                 )
-            self._registries = {k.name: self._build(k) for k in KINDS.values()}
+            clashes: list[_Clash] = []
+            registries = {k.name: self._build(k, clashes) for k in KINDS.values()}
+            if clashes:  # every one at once, not the first: each may need its own way out
+                raise self._clash_error(clashes)
+            self._registries = registries
         return self._registries[kind]
 
-    def _build(self, kind: Kind) -> Registry[Any]:
+    def _build(self, kind: Kind, clashes: list[_Clash]) -> Registry[Any]:
         registry: Registry[Any] = Registry(kind.singular)
         caller = getattr(self.pm.hook, kind.hook)
         for impl in caller.get_hookimpls():  # registration order: built-ins first
-            register = _register_callback(registry, kind, impl.plugin_name)
+            register = _register_callback(registry, kind, impl.plugin_name, clashes)
             self._building = impl.plugin_name
             try:
                 impl.function(**{arg: register for arg in impl.argnames})
-            except (DuplicateNameError, PluginLoadError):
-                raise  # they name the plugins already
+            except PluginLoadError:
+                raise  # it names the plugin already
             except (Exception, SystemExit) as exc:
                 what = (
                     str(exc)
@@ -331,6 +335,37 @@ class PluginHost:
             finally:
                 self._building = None
         return registry
+
+    def _clash_error(self, clashes: list[_Clash]) -> DuplicateNameError:
+        """One error listing every name registered more than once, each with its plugins and
+        their distributions, and which plugin to block."""
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for kind, name, first, later in clashes:
+            grouped.setdefault((kind, name), [first]).append(later)
+
+        def by(plugins: list[str]) -> str:
+            return "by " + " and by ".join(map(self.describe, plugins))
+
+        if len(grouped) == 1:
+            ((kind, name), plugins), *_ = grouped.items()
+            times = "twice" if len(plugins) == 2 else f"{len(plugins)} times"
+            message = f"{kind} {name!r} is registered {times}: {by(plugins)}"
+        else:
+            message = f"{len(grouped)} names are registered more than once: " + "; ".join(
+                f"{kind} {name!r} {by(plugins)}" for (kind, name), plugins in grouped.items()
+            )
+        builtin = {name for name, info in self.plugins.items() if info.builtin}
+        third_party = sorted({p for plugins in grouped.values() for p in plugins} - builtin)
+        if len(third_party) == 1:  # the one to block, whichever clash
+            blame: str | None = third_party[0]
+            hint = f"; skip plugin {blame!r} with --block-plugin {blame}"
+        else:
+            blame, hint = None, "; block one plugin of each clash with --block-plugin NAME"
+        return DuplicateNameError(
+            message + hint,
+            plugin=blame,
+            clashes=tuple((k, n, tuple(p)) for (k, n), p in grouped.items()),
+        )
 
     def describe(self, plugin: str) -> str:
         """``plugin 'x' from distribution 'y'``, for messages naming a plugin."""
@@ -353,7 +388,22 @@ class PluginHost:
         return self.pm.hook
 
 
-def _register_callback(registry: Registry[Any], kind: Kind, plugin: str) -> Callable[..., None]:
+#: A name registered again: ``(kind, name, the plugin that registered it first, this plugin)``.
+_Clash = tuple[str, str, str, str]
+
+
+def _clashed(registry: Registry[Any], name: object, plugin: str, clashes: list[_Clash]) -> bool:
+    """Record a clash if ``name`` is taken (the first registration stands); the host reports
+    every clash together once all registration hooks have run."""
+    if not isinstance(name, str) or name not in registry:
+        return False
+    clashes.append((registry.kind, name, registry.entry(name).plugin, plugin))
+    return True
+
+
+def _register_callback(
+    registry: Registry[Any], kind: Kind, plugin: str, clashes: list[_Clash]
+) -> Callable[..., None]:
     if kind.name == "strategies":
 
         def register_strategy(spec: StrategySpec) -> None:
@@ -361,7 +411,8 @@ def _register_callback(registry: Registry[Any], kind: Kind, plugin: str) -> Call
                 raise _BadRegistration(
                     f"registered a strategy that is not a StrategySpec: {spec!r}"
                 )
-            registry.register(spec.name, spec, plugin=plugin, description=spec.description)
+            if not _clashed(registry, spec.name, plugin, clashes):
+                registry.register(spec.name, spec, plugin=plugin, description=spec.description)
 
         return register_strategy
 
@@ -378,7 +429,8 @@ def _register_callback(registry: Registry[Any], kind: Kind, plugin: str) -> Call
         if weights is not None and kind.name != "backbones":
             raise _BadRegistration(f"only backbones take weights ({name!r})")
         extra = {"weights": str(weights)} if weights is not None else None
-        registry.register(name, factory, plugin=plugin, description=description, extra=extra)
+        if not _clashed(registry, name, plugin, clashes):
+            registry.register(name, factory, plugin=plugin, description=description, extra=extra)
 
     return register
 

@@ -1,7 +1,8 @@
 """Name → component registries, one per plugin kind.
 
-A registry remembers which plugin registered each name, refuses duplicates (naming both plugins),
-and answers an unknown name with the closest registered ones.
+A registry remembers which plugin registered each name, refuses duplicates (naming both plugins;
+the plugin host collects every clash of its plugins before it reports them), and answers an
+unknown name with the closest registered ones.
 """
 
 from __future__ import annotations
@@ -185,7 +186,9 @@ class Registry(Generic[T]):
             first = self._entries[name].plugin
             raise DuplicateNameError(
                 f"{self.kind} {name!r} is registered twice: by plugin {first!r} and by plugin "
-                f"{plugin!r}; block one of them with --block-plugin or TTTKIT_BLOCK_PLUGINS"
+                f"{plugin!r}; block one of them with --block-plugin or TTTKIT_BLOCK_PLUGINS",
+                plugin=plugin,
+                clashes=((self.kind, name, (first, plugin)),),
             )
         self._entries[name] = Entry(
             name, obj, plugin, description or _first_doc_line(obj), dict(extra or {})

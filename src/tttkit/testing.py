@@ -30,6 +30,7 @@ from torch import Tensor
 
 from tttkit.backbone import Backbone, check_layer_groups
 from tttkit.components import MaskSamplingError, View
+from tttkit.engine.contracts import MIN_AGREEMENT, binary, mask_agreement, pattern_view
 from tttkit.imageops import dilate
 
 __all__ = ["check_augmentation", "check_backbone", "check_finetune_mask"]
@@ -111,20 +112,22 @@ def _check_generate(net: Backbone, size: int) -> None:
 
 
 def _binary(mask: Tensor) -> bool:
-    return bool(((mask == 0) | (mask == 1)).all())
+    return binary(mask)
 
 
 def _pattern_view(size: int) -> View:
-    """A view whose image encodes the user mask in its red channel, so that a geometric
-    augmentation that moves the image without the mask (or the other way round) shows."""
+    """A view whose image encodes the user mask in its red channel and the finetuning mask in
+    its green, so that a geometric augmentation that moves the image without the masks (or the
+    other way round) shows — the probe the engine runs on each geometric augmentation's first
+    use in a run (:mod:`tttkit.engine.contracts`)."""
     user = torch.zeros(1, 1, size, size)
     user[:, :, size // 4 : size // 2, size // 3 : size // 3 + size // 4] = 1
     finetune = torch.zeros(1, 1, size, size)
     finetune[:, :, size // 2 + 2 : size - 4, 4 : size // 2] = 1
     generator = torch.Generator().manual_seed(1)
     image = torch.rand(1, 3, size, size, generator=generator) * 0.2 + 0.4
-    image[:, :1] = user  # the red channel is the user mask
-    return View(image=image, user_mask=user, finetune_mask=finetune, empty=torch.zeros_like(user))
+    view = View(image=image, user_mask=user, finetune_mask=finetune, empty=torch.zeros_like(user))
+    return pattern_view(view)
 
 
 def check_augmentation(
@@ -138,8 +141,10 @@ def check_augmentation(
 
     Checked over ``trials`` seeds: the result is ``None`` or a view of the same shapes; masks
     stay binary; the image stays finite in ``[0, 1]``; a non-geometric augmentation leaves the
-    masks alone; a geometric one moves the masks with the image (checked on pixels it did not
-    leave empty, with nearest sampling for masks) and marks the pixels it left empty.
+    masks alone; a geometric one moves the user and finetuning masks with the image (checked on
+    pixels it did not leave empty, with nearest sampling for masks) and marks the pixels it
+    left empty. The engine runs the same probe on each geometric augmentation's first use in a
+    run.
     """
     augmentation = factory(**dict(params or {}))
     geometric = getattr(augmentation, "geometric", None)
@@ -168,17 +173,15 @@ def check_augmentation(
 
 
 def _check_moved_together(out: View, seed: int) -> None:
-    """Where the view has content, its red channel (the user mask drawn into the image) must
-    agree with the moved user mask, away from edges that interpolation may soften."""
-    drawn, moved = out.image[:, :1] > 0.5, out.user_mask > 0.5
-    edges = dilate(out.user_mask, 2) - (1 - dilate(1 - out.user_mask, 2))
-    # Judged where the view has content, away from softened edges, and where either says hole.
-    judged = (out.empty < 0.5) & (edges < 0.5) & (drawn | moved)
-    if int(judged.sum()) == 0:
+    """Where the view has content, the masks drawn into the image (red: user mask, green:
+    finetuning mask) must agree with the moved masks, away from edges that interpolation may
+    soften (:func:`tttkit.engine.contracts.mask_agreement`)."""
+    agreement = mask_agreement(out)
+    if agreement is None:
         return
-    agree = (drawn == moved)[judged].float().mean()
-    assert float(agree) >= 0.9, (
-        f"seed {seed}: the user mask did not move with the image ({float(agree):.0%} agree)"
+    label, share = agreement
+    assert share >= MIN_AGREEMENT, (
+        f"seed {seed}: the {label} did not move with the image ({share:.0%} agree)"
     )
 
 

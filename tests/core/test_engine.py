@@ -6,6 +6,7 @@ import torch
 import tttkit
 from tests.helpers import photo_and_mask, tiny_backbone
 from tttkit.engine import run_ttt
+from tttkit.errors import PluginContractError
 from tttkit.imageops import dilate
 from tttkit.io import InputError
 from tttkit.options import RunOptions
@@ -129,6 +130,10 @@ def test_bundled_weights_are_used_when_present(tmp_path, monkeypatch) -> None:
         torch.equal(a, b)
         for a, b in zip(loaded.state_dict().values(), net.state_dict().values(), strict=True)
     )
-    path.unlink()
-    with pytest.raises(InputError, match="no weights for backbone 'tiny'"):
+    path.unlink()  # declared, then missing (a wheel without its package data): said so
+    with pytest.raises(PluginContractError, match="declares shipped weights") as info:
         resolve_backbone("tiny", None, get_strategy("baseline"), host)
+    assert str(path) in str(info.value) and "package data" in str(info.value)
+    assert info.value.plugin == "tiny-plugin"
+    _, fresh = resolve_backbone("tiny", None, get_strategy("zero-shot"), host)  # needs none
+    assert fresh is not None

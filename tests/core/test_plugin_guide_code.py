@@ -88,8 +88,49 @@ def test_the_registered_own_network_passes_the_kit_and_runs_by_name(
     assert result.network is not None and type(result.network).__name__ == "MyUNetBackbone"
 
 
+def test_the_swapping_example_derives_presets_that_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    (source,) = [b for b in BLOCKS if '"example-flips"' in b]
+    monkeypatch.delenv("TTTKIT_PERCEPTUAL_WEIGHTS", raising=False)
+    module = _module(source)  # it asserts what it shows
+    flips, softer = module.FLIPS, module.SOFTER
+    assert flips.parent == softer.parent == "default"
+    assert [op.name for op in flips.augment.steps[0].ops] == ["hflip", "vflip"]
+    host = PluginHost(autoload=False).load()
+    image, mask = photo_and_mask(64)
+    for spec in (flips, softer):
+        result = adapt(image, mask, backbone=tiny_backbone(), strategy=spec, steps=2, host=host)
+        assert result.finetuned.shape == image.shape
+
+
+def test_the_guides_command_line_paths_set_one_pipeline_step() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tttkit.cli import app
+
+    # (as the guide writes it for a shell, as the shell passes it)
+    sets = [
+        ("augment.steps.0.p=0.3", "augment.steps.0.p=0.3"),
+        ("augment.steps.1.ops.0.params.sigma=2", "augment.steps.1.ops.0.params.sigma=2"),
+        ("""finetune_mask='{"name": "full-image"}'""", 'finetune_mask={"name": "full-image"}'),
+    ]
+    guide = " ".join(GUIDE.read_text().split())
+    args = ["strategies", "show", "default", "--json"]
+    for written, passed in sets:
+        assert f"`--set {written}`" in guide
+        args += ["--set", passed]
+    result = CliRunner().invoke(app, args, env={"NO_COLOR": "1"})
+    assert result.exit_code == 0, result.stderr
+    shown = json.loads(result.stdout)
+    steps = shown["augment"]["steps"]
+    assert steps[0]["p"] == 0.3 and steps[1]["ops"][0]["params"] == {"sigma": 2}
+    assert shown["finetune_mask"] == {"name": "full-image", "params": {}}
+
+
 def test_every_other_block_runs_as_written() -> None:
-    special = ("tttkit_register_strategies", "def test_", "class RandomZoom", "from my_project")
+    special = ("tttkit_register_strategies", "def test_", "class RandomZoom", "from my_project",
+               '"example-flips"')  # fmt: skip
     others = [b for b in BLOCKS if not any(marker in b for marker in special)]
     assert others, "the guide's checkpoint example is gone"
     for source in others:

@@ -102,11 +102,15 @@ def test_duplicate_registration_names_both_plugins(host: PluginHost) -> None:
         def tttkit_register_strategies(self, register):
             register(BASELINE)
 
-    host.register(Plugin(), "copycat")
-    with pytest.raises(
-        DuplicateNameError, match="'tttkit_strategies.ablations' and by plugin 'copycat'"
-    ):
+    host.register(Plugin(), "copycat", distribution="copycat-dist")
+    with pytest.raises(DuplicateNameError) as info:
         host.registry("strategies")
+    assert str(info.value) == (
+        "strategy 'baseline' is registered twice: by plugin 'tttkit_strategies.ablations' from "
+        "distribution 'tttkit' and by plugin 'copycat' from distribution 'copycat-dist'; skip "
+        "plugin 'copycat' with --block-plugin copycat"
+    )
+    assert info.value.plugin == "copycat"
 
 
 def test_runtime_registration_and_unregistration(host: PluginHost) -> None:

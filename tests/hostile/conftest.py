@@ -92,6 +92,10 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     buffer = io.BytesIO()
     torch.save({"weights": torch.zeros(2)}, buffer)
     add("foreign.pt").write_bytes(buffer.getvalue())
+    net = tiny_backbone()  # the generator module's own state dict: no "generator." prefix
+    torch.save(net.generator.state_dict(), add("generator_only.pt"))
+    # a wrapper's state dict that holds the whole backbone as `generator`: one prefix too many
+    torch.save({f"generator.{k}": v for k, v in net.state_dict().items()}, add("wrapped.pt"))
     add("a_file").write_text("a file, not a folder")
     add("corrupt_run").mkdir()
     (root / "corrupt_run" / "run.json").write_text('{"version": 1, "strat')

@@ -36,6 +36,10 @@ def inpaint(*extra: str, image: str = "{photo}", mask: str = "{mask}") -> tuple[
     return (*base, "--steps", "1", "--out", "{dir}/out.png", *extra)
 
 
+#: The zoo's tiny backbone, for weights files without tttkit metadata.
+TINY = ("--backbone-option", "width=8", "--backbone-option", "residual_blocks=2")
+
+
 def eval_(*extra: str) -> tuple[str, ...]:
     return (
         "eval", "{images}", "--masks", "{masks}", "--strategy", "default", "--weights",
@@ -182,6 +186,17 @@ CASES = [
     Case("weights-pickle-payload", inpaint("--weights", "{evil}"), ("evil.pt", "weights_only")),
     Case("weights-foreign-pt", inpaint("--weights", "{foreign}"), ("foreign.pt",)),
     Case(
+        "weights-generator-only",
+        inpaint("--weights", "{generator_only}", *TINY),
+        (
+            "generator_only.pt",
+            "missing keys",
+            "the keys differ only by the prefix 'generator.', which the file's lack",
+            "override tttkit.Backbone.convert_state_dict(state)",
+            "discriminator tensors",
+        ),
+    ),
+    Case(
         "weights-other-backbone-named",
         inpaint("--backbone", "attention-net-compact", "--weights", "{other_backbone}"),
         ("other_backbone", "attention-net-small"),
@@ -300,6 +315,26 @@ CASES = [
         "strategies-show-bad-set",
         ("strategies", "show", "default", "--set", "optim.lr=NaN"),
         ("optim.lr",),
+    ),
+    Case(
+        "set-pipeline-step-out-of-range",
+        inpaint("--set", "augment.steps.9.p=0.3"),
+        ("cannot set augment.steps.9.p: augment.steps is a list of 5, indexed 0–4",),
+    ),
+    Case(
+        "set-pipeline-step-not-a-number",
+        ("strategies", "show", "default", "--set", "augment.steps.last.p=0.3"),
+        ("augment.steps is a list of 5", "e.g. augment.steps.0.p"),
+    ),
+    Case(
+        "set-step-of-an-empty-pipeline",
+        ("strategies", "show", "baseline", "--set", "augment.steps.0.p=0.3"),
+        ("augment.steps is empty in this strategy", "--augment NAME[:p]", "augment.steps='[{"),
+    ),
+    Case(
+        "set-pipeline-step-unknown-field",
+        ("strategies", "show", "default", "--set", "augment.steps.0.probability=0.3"),
+        ("unknown field augment.steps.0.probability", "ops, p, then_other_p, unless"),
     ),
 ]
 

@@ -99,6 +99,19 @@ LIBRARY_CASES: list[tuple[str, Callable[[dict[str, Path]], Any], type[Exception]
         "weights_only",
     ),
     (
+        "load-weights-one-prefix-too-many",
+        lambda z: load_weights(tiny_backbone(), z["wrapped"]),
+        CheckpointError,
+        "the keys differ only by the prefix 'generator.', which the file's carry and this "
+        "network's do not: remove it in the backbone's convert_state_dict",
+    ),
+    (
+        "derive-a-pipeline-step-out-of-range",
+        lambda z: tttkit.get_strategy("default").derive("y", "", {"augment.steps.7.p": 0.3}),
+        SpecError,
+        "cannot set augment.steps.7.p: augment.steps is a list of 5, indexed 0–4",
+    ),
+    (
         "write-bad-suffix",
         lambda z: write_image(z["photo"].with_suffix(".xyz"), torch.rand(3, 4, 4)),
         InputError,

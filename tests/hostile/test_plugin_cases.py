@@ -64,6 +64,14 @@ PLUGINS = [
         "ZeroDivisionError",
         "strategies show default",
     ),
+    (
+        "registers-a-taken-name",
+        HEADER + "@hookimpl\ndef tttkit_register_fillers(register):\n"
+        "    register('black', lambda: None)\n",
+        "filler 'black' is registered twice: by plugin 'tttkit_strategies.fillers' from "
+        "distribution 'tttkit' and by plugin 'hostile' from distribution 'hostile-dist'",
+        "list fillers",
+    ),
 ]
 
 
@@ -87,6 +95,76 @@ def test_broken_plugin_is_named(
     assert "plugin 'hostile'" in message and says in message
     assert "--block-plugin hostile" in message and "Traceback" not in message
     assert len(message.strip().splitlines()) == 1
+
+
+#: Plugins of two distributions that register names already taken (issue 30, item 9).
+CLASHING = {
+    "tttkit_hostile_clash_a": HEADER
+    + (
+        "@hookimpl\ndef tttkit_register_fillers(register):\n"
+        "    register('black', lambda: None)\n    register('grey', lambda: None)\n"
+    ),
+    "tttkit_hostile_clash_b": HEADER
+    + (
+        "@hookimpl\ndef tttkit_register_fillers(register):\n    register('grey', lambda: None)\n"
+        "@hookimpl\ndef tttkit_register_augmentations(register):\n"
+        "    register('hflip', lambda: None)\n"
+        "@hookimpl\ndef tttkit_register_strategies(register):\n"
+        "    from tttkit_strategies.presets import DEFAULT\n    register(DEFAULT)\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("command", ["list", "strategies show default"])
+def test_every_name_clash_is_reported_with_its_distributions(
+    install_fake: Callable[[str, dict[str, str]], Path], command: str
+) -> None:
+    install_fake("clash-a-dist", {"clash-a": "tttkit_hostile_clash_a"})
+    site = install_fake("clash-b-dist", {"clash-b": "tttkit_hostile_clash_b"})
+    for module, source in CLASHING.items():
+        write_module(site, module, source)
+    result = CliRunner().invoke(app, command.split(), env=ENV)
+    assert result.exit_code == 1, result.stderr  # a broken plugin set, not a usage error
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: 4 names are registered more than once: ")
+    a, b = "from distribution 'clash-a-dist'", "from distribution 'clash-b-dist'"
+    for clash in (
+        f"filler 'black' by plugin 'tttkit_strategies.fillers' from distribution 'tttkit' and "
+        f"by plugin 'clash-a' {a}",
+        f"filler 'grey' by plugin 'clash-a' {a} and by plugin 'clash-b' {b}",
+        f"augmentation 'hflip' by plugin 'tttkit_strategies.augmentations' from distribution "
+        f"'tttkit' and by plugin 'clash-b' {b}",
+        f"strategy 'default' by plugin 'tttkit_strategies.defaults' from distribution 'tttkit' "
+        f"and by plugin 'clash-b' {b}",
+    ):
+        assert clash in line, f"{clash!r} not in {line}"
+    assert "--block-plugin NAME" in line and "Traceback" not in result.stderr
+    blocked = CliRunner().invoke(
+        app, ["--block-plugin", "clash-a", "--block-plugin", "clash-b", *command.split()], env=ENV
+    )
+    assert blocked.exit_code == 0, blocked.stderr
+
+
+def test_the_library_raises_one_error_with_every_clash(
+    install_fake: Callable[[str, dict[str, str]], Path],
+) -> None:
+    from tttkit.errors import DuplicateNameError, PluginLoadError
+    from tttkit.plugins import PluginHost
+
+    install_fake("clash-a-dist", {"clash-a": "tttkit_hostile_clash_a"})
+    site = install_fake("clash-b-dist", {"clash-b": "tttkit_hostile_clash_b"})
+    for module, source in CLASHING.items():
+        write_module(site, module, source)
+    host = PluginHost().load()
+    with pytest.raises(DuplicateNameError) as info:
+        host.registry("backbones")  # any kind: the registries are built together
+    assert isinstance(info.value, PluginLoadError) and info.value.plugin is None
+    assert info.value.clashes == (
+        ("filler", "black", ("tttkit_strategies.fillers", "clash-a")),
+        ("filler", "grey", ("clash-a", "clash-b")),
+        ("augmentation", "hflip", ("tttkit_strategies.augmentations", "clash-b")),
+        ("strategy", "default", ("tttkit_strategies.defaults", "clash-b")),
+    )
 
 
 @pytest.mark.parametrize("how", ["--debug", "TTTKIT_TRACEBACK=1"])
@@ -211,6 +289,10 @@ UNTRUSTED = HEADER + (
     "@hookimpl\n"
     "def tttkit_register_backbones(register):\n"
     "    register('nan-net', NanNet)\n"
+    "    # declared, but not packed into the wheel (no package data): the file is not there\n"
+    "    from pathlib import Path\n"
+    "    shipped = Path(__file__).parent / 'weights' / 'net.pt'\n"
+    "    register('shipped-net', lambda: NanNet(), weights=shipped)\n"
     "@hookimpl\n"
     "def tttkit_register_fillers(register):\n"
     "    register('crashing-filler', CrashingFiller)\n"
@@ -249,6 +331,13 @@ UNTRUSTED_RUNS = [
         200,
         1,
         ["backbone 'nan-net' (NanNet", "not finite", "step 0"],
+    ),
+    (
+        "shipped-weights-missing",
+        ["--backbone", "shipped-net"],
+        64,
+        1,
+        ["backbone 'shipped-net'", "weights/net.pt", "does not exist", "package data"],
     ),
     (
         "policy-freezes-a-missing-group",
@@ -334,3 +423,177 @@ def test_a_factory_traceback_on_request(
     assert "Traceback" in result.stderr and "tttkit_hostile_untrusted_tb" in result.stderr
     assert "plugin 'untrusted' from distribution 'untrusted-dist'" in result.stderr
     assert not (tmp_path / "out.png").exists()
+
+
+# -- what a component hands the engine each step (issue 30, item 5): checked as the run goes,
+# named with its plugin and the step, exit code 1, nothing written.
+
+CONTRACTS = HEADER + (
+    "import torch\n"
+    "class ShiftImageOnly:  # moves the image, leaves the masks where they were\n"
+    "    geometric = True\n"
+    "    def __call__(self, view, generator):\n"
+    "        return view.with_(image=view.image.roll(7, dims=-1))\n"
+    "class ShiftAllButFinetuneMask:\n"
+    "    geometric = True\n"
+    "    def __call__(self, view, generator):\n"
+    "        move = lambda x: x.roll(7, dims=-1)\n"
+    "        return view.with_(image=move(view.image), user_mask=move(view.user_mask),\n"
+    "                          empty=move(view.empty))\n"
+    "class FlipCallingItselfIntensity:  # moves pixels, says it does not\n"
+    "    geometric = False\n"
+    "    def __call__(self, view, generator):\n"
+    "        return view.map_pixels(lambda x: x.flip(-1))\n"
+    "class DoubleTheMask:  # moves nothing, but the user mask becomes 0/2\n"
+    "    geometric = True\n"
+    "    def __call__(self, view, generator):\n"
+    "        return view.with_(user_mask=view.user_mask * 2)\n"
+    "class ReturnsTheImage:\n"
+    "    geometric = False\n"
+    "    def __call__(self, view, generator):\n"
+    "        return view.image\n"
+    "class NanFiller:\n"
+    "    def __call__(self, image, user_mask, context):\n"
+    "        return image * float('nan')\n"
+    "class ByteFiller:  # an image in [0, 255]\n"
+    "    def __call__(self, image, user_mask, context):\n"
+    "        return image * 255\n"
+    "class CroppingFiller:\n"
+    "    def __call__(self, image, user_mask, context):\n"
+    "        return image[..., 1:, :]\n"
+    "class SoftMasks:\n"
+    "    def __call__(self, user_mask, forbidden, generator):\n"
+    "        return torch.full_like(user_mask, 0.5) * (1 - forbidden)\n"
+    "class MasksOnTheHole:\n"
+    "    def __call__(self, user_mask, forbidden, generator):\n"
+    "        return user_mask.clone()\n"
+    "@hookimpl\n"
+    "def tttkit_register_augmentations(register):\n"
+    "    register('shift-image-only', ShiftImageOnly)\n"
+    "    register('shift-all-but-finetune-mask', ShiftAllButFinetuneMask)\n"
+    "    register('quiet-flip', FlipCallingItselfIntensity)\n"
+    "    register('double-mask', DoubleTheMask)\n"
+    "    register('returns-image', ReturnsTheImage)\n"
+    "@hookimpl\n"
+    "def tttkit_register_fillers(register):\n"
+    "    register('nan-filler', NanFiller)\n"
+    "    register('byte-filler', ByteFiller)\n"
+    "    register('cropping-filler', CroppingFiller)\n"
+    "@hookimpl\n"
+    "def tttkit_register_finetune_masks(register):\n"
+    "    register('soft-masks', SoftMasks)\n"
+    "    register('masks-on-the-hole', MasksOnTheHole)\n"
+)
+
+#: (id, extra arguments, what the one line says after the component and its plugin)
+CONTRACT_RUNS = [
+    (
+        "augmentation-moves-the-image-only",
+        ["--augment", "shift-image-only:1"],
+        ["augmentation 'shift-image-only'", "did not move the user mask with the image at step 1",
+         "% of its pixels agree"],
+    ),
+    (
+        "augmentation-leaves-the-finetuning-mask",
+        # the default strategy draws finetuning masks after augmentation: here, before
+        ["--augment", "shift-all-but-finetune-mask:1", "--set",
+         "augment.mask_follows_geometry=true"],
+        ["augmentation 'shift-all-but-finetune-mask'",
+         "did not move the finetuning mask with the image at step 1"],
+    ),
+    (
+        "intensity-augmentation-moves-the-masks",
+        ["--augment", "quiet-flip:1"],
+        ["augmentation 'quiet-flip'", "changed the view's user_mask at step 1",
+         "not geometric"],
+    ),
+    (
+        "augmentation-makes-masks-not-binary",
+        ["--augment", "double-mask:1"],
+        ["augmentation 'double-mask'", "made the view's user_mask not binary (0 or 1) at step 1"],
+    ),
+    (
+        "augmentation-returns-a-tensor",
+        ["--augment", "returns-image:1"],
+        ["augmentation 'returns-image'", "returned a Tensor at step 1", "View or None"],
+    ),
+    (
+        "filler-fills-nan",
+        ["--filler", "nan-filler"],
+        ["filler 'nan-filler'", "outside [0, 1] or not finite at step 1", "values from nan"],
+    ),
+    (
+        "filler-fills-bytes",
+        ["--filler", "byte-filler"],
+        ["filler 'byte-filler'", "outside [0, 1]", "(values from 1 to 254)"],
+    ),
+    (
+        "filler-changes-the-size",
+        ["--filler", "cropping-filler"],
+        ["filler 'cropping-filler'", "returned images of shape (2, 3, 63, 64) at step 1",
+         "(2, 3, 64, 64)"],
+    ),
+    (
+        "finetune-masks-not-binary",
+        ["--finetune-mask", "soft-masks"],
+        ["finetuning-mask strategy 'soft-masks'", "not binary (0 or 1) at step 1"],
+    ),
+    (
+        "finetune-masks-on-the-hole",
+        ["--finetune-mask", "masks-on-the-hole"],
+        ["finetuning-mask strategy 'masks-on-the-hole'", "covering pixels they must not",
+         "hole_margin"],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"), [r[1:] for r in CONTRACT_RUNS], ids=[r[0] for r in CONTRACT_RUNS]
+)
+def test_a_run_checks_what_each_component_hands_it(
+    install_fake: Callable[[str, dict[str, str]], Path],
+    tmp_path: Path,
+    extra: list[str],
+    says: list[str],
+) -> None:
+    from tests.helpers import photo_and_mask, tiny_backbone
+    from tttkit.checkpoint import save_backbone
+    from tttkit.io import write_image
+
+    site = install_fake("contracts-dist", {"contracts": "tttkit_hostile_contracts"})
+    write_module(site, "tttkit_hostile_contracts", CONTRACTS)
+    save_backbone(tiny_backbone(), "attention-net-compact", tmp_path / "weights.safetensors")
+    image, mask = photo_and_mask(64)
+    write_image(tmp_path / "photo.png", image)
+    write_image(tmp_path / "mask.png", mask)
+    out = tmp_path / "out.png"
+    args = ["inpaint", str(tmp_path / "photo.png"), "--mask", str(tmp_path / "mask.png"),
+            "--out", str(out), "--weights", str(tmp_path / "weights.safetensors"),
+            "--steps", "2", "--batch-size", "2", "--device", "cpu", *extra]  # fmt: skip
+    result = CliRunner().invoke(app, args, env=ENV)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 1, result.stderr
+    assert not out.exists() and "Traceback" not in result.stderr
+    (last,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "(plugin 'contracts' from distribution 'contracts-dist')" in last
+    for needle in says:
+        assert needle in last, f"{needle!r} not in {last}"
+    assert "--block-plugin contracts" in last
+
+
+def test_the_library_raises_the_contract_error_naming_the_plugin(
+    install_fake: Callable[[str, dict[str, str]], Path],
+) -> None:
+    from tests.helpers import photo_and_mask, tiny_backbone
+    from tttkit.api import adapt
+    from tttkit.errors import PluginContractError
+    from tttkit.plugins import PluginHost
+
+    site = install_fake("contracts-dist", {"contracts": "tttkit_hostile_contracts_lib"})
+    write_module(site, "tttkit_hostile_contracts_lib", CONTRACTS)
+    host = PluginHost().load()
+    image, mask = photo_and_mask(64)
+    with pytest.raises(PluginContractError, match="did not move the user mask") as info:
+        adapt(image, mask, backbone=tiny_backbone(), augment="hflip:1,shift-image-only:1",
+              steps=2, host=host)  # fmt: skip
+    assert info.value.plugin == "contracts"

@@ -57,6 +57,25 @@ def test_the_kit_catches_masks_left_behind() -> None:
         check_augmentation(ShiftImageOnly)
 
 
+def test_the_kit_catches_a_finetuning_mask_left_behind() -> None:
+    """The kit's probe (shared with the engine's check on a geometric augmentation's first use)
+    draws the finetuning mask into the image too."""
+
+    class ShiftAllButTheFinetuningMask:
+        geometric = True
+
+        def __call__(self, view, generator):  # type: ignore[no-untyped-def]
+            def move(x):  # type: ignore[no-untyped-def]
+                return x.roll(7, dims=-1)
+
+            return view.with_(
+                image=move(view.image), user_mask=move(view.user_mask), empty=move(view.empty)
+            )
+
+    with pytest.raises(AssertionError, match="the finetuning mask did not move with the image"):
+        check_augmentation(ShiftAllButTheFinetuningMask)
+
+
 def test_the_kit_catches_a_fill_of_the_wrong_size() -> None:
     from tests.helpers import tiny_backbone
     from tttkit.backbone import GeneratorOutput

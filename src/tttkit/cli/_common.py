@@ -13,9 +13,10 @@ from typing import Annotated, Any, TypeVar
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tttkit.config import SpecError
-from tttkit.errors import InputError, PluginContractError
+from tttkit.errors import DuplicateNameError, InputError, PluginContractError
 from tttkit.options import Overrides, RunOptions
 from tttkit.plugins import PluginLoadError, loaded_host
 from tttkit.registry import RegistryError
@@ -201,7 +202,9 @@ stderr = Console(stderr=True, soft_wrap=True)
 
 def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
     """Print a one-line error to standard error and return the exit to raise."""
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    # Escaped: a message is plain text, and rich would drop a bracketed part of it
+    # ("[tool.setuptools.package-data]", a file name with brackets) as a markup tag.
+    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     return typer.Exit(code)
 
 
@@ -238,6 +241,8 @@ def _plugin_traceback(exc: BaseException) -> str:
 
 def plugin_failure(exc: PluginLoadError) -> typer.Exit:
     """Report a broken plugin in one line (its traceback under ``--debug``); exit code 1."""
+    if isinstance(exc, DuplicateNameError):  # no plugin code failed: no traceback to show
+        return fail(str(exc), code=1)
     hint = _plugin_traceback(exc)
     blocking = f"; skip it with --block-plugin {exc.plugin}" if exc.plugin else ""
     return fail(f"{exc}{blocking}{hint}", code=1)
@@ -259,10 +264,11 @@ def user_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except PluginLoadError as exc:  # a plugin broke while the registries were being built
+            # (before RegistryError: plugins registering one name twice are not a usage error)
+            raise plugin_failure(exc) from None
         except (RegistryError, SpecError, InputError) as exc:
             raise fail(str(exc)) from None
-        except PluginLoadError as exc:  # a plugin broke while its registry was being built
-            raise plugin_failure(exc) from None
         except PluginContractError as exc:  # a plugin's component broke its contract
             raise fail(f"{exc}{_blocking_hint(exc)}{_plugin_traceback(exc)}", code=1) from None
         except (typer.Exit, typer.Abort, click.ClickException):

@@ -4,6 +4,7 @@
   :func:`run_ttt`, :class:`Result`;
 - :mod:`~tttkit.engine.losses` — the thesis's losses (eq. 3.3–3.4) and the discriminator's;
 - :mod:`~tttkit.engine.augment` — applies a strategy's augmentations to image and masks;
+- :mod:`~tttkit.engine.contracts` — checks what the strategy's components hand a run;
 - :mod:`~tttkit.engine.perceptual` — the VGG feature network of the perceptual loss;
 - :mod:`~tttkit.engine.averaging` — the weight average over finetuning steps;
 - :mod:`~tttkit.engine.self_validation` — the held-out area that chooses the output;

@@ -27,10 +27,22 @@ from tttkit.components import Augmentation, View
 from tttkit.config import AugmentSpec, AugmentStep, Component
 from tttkit.registry import unknown_parameter
 
-__all__ = ["EMPTY_FILLS", "AugmentPipeline", "AugmentedBatch"]
+__all__ = ["EMPTY_FILLS", "AugmentCall", "AugmentPipeline", "AugmentedBatch", "plain_call"]
 
 #: Accepted values of :attr:`AugmentSpec.empty_fill`.
 EMPTY_FILLS = ("zero", "random")
+
+#: How the pipeline calls one augmentation: ``(name, augmentation, view, generator) -> view
+#: | None``. The run passes :meth:`tttkit.engine.contracts.StepChecks.augment`, which checks
+#: what the augmentation returns; by default it is simply called.
+AugmentCall = Callable[[str, Augmentation, View, torch.Generator], "View | None"]
+
+
+def plain_call(
+    name: str, augmentation: Augmentation, view: View, generator: torch.Generator
+) -> View | None:
+    """The :data:`AugmentCall` that trusts the augmentation: it only calls it."""
+    return augmentation(view, generator)
 
 
 class AugmentedBatch(NamedTuple):
@@ -119,8 +131,13 @@ class AugmentPipeline:
         """Whether any augmentation can happen."""
         return self.spec.enabled
 
-    def __call__(self, view: View, generator: torch.Generator) -> tuple[View, tuple[str, ...]]:
-        """Augment one view; return it with the names of the augmentations applied, in order."""
+    def __call__(
+        self, view: View, generator: torch.Generator, call: AugmentCall = plain_call
+    ) -> tuple[View, tuple[str, ...]]:
+        """Augment one view; return it with the names of the augmentations applied, in order.
+
+        ``call`` applies one augmentation (:data:`AugmentCall`; the run's checks it).
+        """
         if not self.enabled or not _coin(generator, self.spec.p):
             return view, ()
         applied: list[str] = []
@@ -130,18 +147,23 @@ class AugmentPipeline:
             if not _coin(generator, step.p):
                 continue
             chosen = int(torch.randint(len(ops), (), generator=generator, device=generator.device))
-            view, ok = self._apply(ops[chosen], view, generator, applied)
+            view, ok = self._apply(ops[chosen], view, generator, applied, call)
             if not ok:
                 continue  # nothing happened, so nothing to follow up on
             for i, op in enumerate(ops):
                 if i != chosen and _coin(generator, step.then_other_p):
-                    view, _ = self._apply(op, view, generator, applied)
+                    view, _ = self._apply(op, view, generator, applied, call)
         return view, tuple(applied)
 
     def _apply(
-        self, op: _Op, view: View, generator: torch.Generator, applied: list[str]
+        self,
+        op: _Op,
+        view: View,
+        generator: torch.Generator,
+        applied: list[str],
+        call: AugmentCall,
     ) -> tuple[View, bool]:
-        result = op.augmentation(view, generator)
+        result = call(op.name, op.augmentation, view, generator)
         if result is None:
             return view, False
         if op.augmentation.geometric:
@@ -170,6 +192,7 @@ class AugmentPipeline:
         finetune_masks: Tensor | None,
         generator: torch.Generator,
         empty: Tensor | None = None,
+        call: AugmentCall = plain_call,
     ) -> AugmentedBatch:
         """Augment each view of a batch independently.
 
@@ -179,6 +202,7 @@ class AugmentPipeline:
             finetune_masks: ``(B, 1, H, W)``, or ``None`` when they are drawn after augmentation.
             generator: the source of randomness.
             empty: ``(B, 1, H, W)`` pixels already without content; none by default.
+            call: applies one augmentation (:data:`AugmentCall`); the run's checks it.
         """
         if empty is None:
             empty = torch.zeros_like(user_masks)
@@ -191,7 +215,7 @@ class AugmentPipeline:
                 finetune_mask=None if finetune_masks is None else finetune_masks[b : b + 1],
                 empty=empty[b : b + 1],
             )
-            view, names = self(view, generator)
+            view, names = self(view, generator, call)
             views.append(view)
             applied.append(names)
         return AugmentedBatch(

@@ -27,8 +27,9 @@ from torch import Tensor, nn
 from tttkit.backbone import Backbone
 from tttkit.components import FillContext, MaskSamplingError, ParameterAdapter
 from tttkit.config import StrategySpec
-from tttkit.engine.augment import AugmentPipeline
+from tttkit.engine.augment import AugmentPipeline, plain_call
 from tttkit.engine.averaging import WeightAverage
+from tttkit.engine.contracts import StepChecks
 from tttkit.engine.execution import (
     autocast,
     no_weight_grads,
@@ -569,6 +570,9 @@ class _Run:
         if spec.reinitialize:
             _reinitialize(self.net)
         self.parts = _build_parts(spec, self.net, host)
+        # What the components hand the engine each step (contracts.py): a plugin that breaks
+        # its contract is named before the network trains on what it made.
+        self.checks = StepChecks(host, spec.filler.name, spec.finetune_mask.name)
         self.adversarial = spec.losses.adversarial > 0 and self.net.has_discriminator
         g_params = self._freeze()
         d_params = (
@@ -704,10 +708,11 @@ class _Run:
         started = time.perf_counter()
         lr = self.spec.optim.lr_at(step - 1)
         _set_lr([self.opt_g, self.opt_d], lr)
+        self.checks.step = step
         losses = _train_step(
             self.net, self.image, self.hidden, self.forbidden, self.spec, self.parts,
             self.generator, self.perceptual, self._predict, self.opt_g, self.opt_d,
-            self.adversarial, self.dtype,
+            self.adversarial, self.dtype, checks=self.checks,
         )  # fmt: skip
         metrics = None
         if not math.isfinite(losses["total"]):
@@ -775,6 +780,18 @@ class _Run:
         )
 
 
+def _finetune_masks(
+    parts: _Parts,
+    user_masks: Tensor,
+    forbidden: Tensor,
+    generator: torch.Generator,
+    checks: StepChecks | None,
+) -> Tensor:
+    """The strategy's finetuning masks for the views, checked when ``checks`` is given."""
+    masks = parts.mask_strategy(user_masks, forbidden, generator)
+    return masks if checks is None else checks.finetune_masks(masks, user_masks, forbidden)
+
+
 def _train_step(
     net: Backbone,
     image: Tensor,
@@ -789,30 +806,38 @@ def _train_step(
     opt_d: torch.optim.Optimizer | None,
     adversarial: bool,
     dtype: torch.dtype | None = None,
+    *,
+    checks: StepChecks | None = None,
 ) -> dict[str, float]:
     """One finetuning step on a batch of views; returns the loss terms as floats.
 
-    ``dtype`` is the autocast precision of the forward passes (``None``: fp32).
+    ``dtype`` is the autocast precision of the forward passes (``None``: fp32); ``checks``
+    checks what the filler, the finetuning masks and the augmentations return (none: trusted).
     """
     batch = spec.batch_size
     images = image.expand(batch, -1, -1, -1)
     user_masks = user_mask.expand(batch, -1, -1, -1)
     filled = parts.filler(images, user_masks, FillContext(generator=generator, predict=predict))
+    if checks is not None:
+        filled = checks.filled(filled, images)
     forbidden = forbidden.expand(batch, -1, -1, -1)
     if 0 < spec.crop_size < min(image.shape[-2:]):  # cheaper views: train on crops
         filled, user_masks, forbidden = crop_views(
             spec.crop_size, generator, filled, user_masks, forbidden
         )
+    call = checks.augment if checks is not None else plain_call
     if spec.augment.mask_follows_geometry:
-        finetune_masks = parts.mask_strategy(user_masks, forbidden, generator)
-        views = parts.pipeline.apply_batch(filled, user_masks, finetune_masks, generator)
+        finetune_masks = _finetune_masks(parts, user_masks, forbidden, generator, checks)
+        views = parts.pipeline.apply_batch(filled, user_masks, finetune_masks, generator, call=call)
         finetune_masks = views.finetune_mask
     else:
         # Combination G: draw F on the transformed frame, away from holes and empty pixels.
-        views = parts.pipeline.apply_batch(filled, user_masks, None, generator)
+        views = parts.pipeline.apply_batch(filled, user_masks, None, generator, call=call)
         blocked = torch.maximum(dilate(views.user_mask, spec.hole_margin), views.empty)
-        finetune_masks = parts.mask_strategy(views.user_mask, blocked, generator)
+        finetune_masks = _finetune_masks(parts, views.user_mask, blocked, generator, checks)
     assert finetune_masks is not None
+    if checks is not None:
+        checks.settle()  # one synchronisation: nothing broken reaches the network
     target, views_user = views.image, views.user_mask
 
     device = target.device

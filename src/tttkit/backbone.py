@@ -97,6 +97,15 @@ class Backbone(nn.Module):
     freeze_batchnorm: bool = False
 
     def __init__(self, conventions: Conventions, config: dict[str, Any]) -> None:
+        """Set up a backbone; a subclass calls this first, then sets ``self.generator`` (and
+        ``self.discriminator``, else there is none and adversarial loss terms are skipped).
+
+        Args:
+            conventions: what the network reads and writes (value range, hole value, padding,
+                working size); tttkit converts from and to its own around every call.
+            config: the architecture options that rebuild it, ``factory(**config)`` (JSON:
+                checkpoints store it and refuse weights of another configuration).
+        """
         super().__init__()
         self.conventions = conventions
         self.config = dict(config)

@@ -122,6 +122,21 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
 
 
+@dataclass
+class PluginReport:
+    """A plugin as ``tttkit plugins`` shows it (:meth:`PluginHost.survey`).
+
+    Attributes:
+        info: the plugin's record.
+        registered: for each kind, the names it registered.
+        problems: why it is broken, one message each (empty when it is not).
+    """
+
+    info: PluginInfo
+    registered: dict[str, list[str]]
+    problems: list[str] = field(default_factory=list)
+
+
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -146,40 +161,64 @@ class PluginHost:
         for name in self.blocked:
             self.pm.set_blocked(name)
         self.plugins: dict[str, PluginInfo] = {}
+        #: Plugins that failed to import under ``load(keep_going=True)``, with the error.
+        self.failed: dict[str, tuple[PluginInfo, PluginLoadError]] = {}
         self._registries: dict[str, Registry[Any]] | None = None
         self._building: str | None = None  # the plugin whose registration hook is running
 
     # -- loading ------------------------------------------------------------------------------
 
-    def load(self) -> PluginHost:
-        """Load the built-in plugins, then (if autoloading) the entry-point plugins."""
+    def load(self, *, keep_going: bool = False) -> PluginHost:
+        """Load the built-in plugins, then (if autoloading) the entry-point plugins.
+
+        Args:
+            keep_going: record a plugin that fails to import or register in :attr:`failed`
+                and load the others, instead of raising (for ``tttkit plugins``, which must
+                list every plugin exactly when one is broken).
+
+        Raises:
+            PluginLoadError: a plugin failed to import or register (unless ``keep_going``).
+        """
         for module_name in BUILTIN_PLUGINS:
             self._load(
                 module_name,
                 lambda m=module_name: importlib.import_module(m),
                 BUILTIN_DISTRIBUTION,
                 builtin=True,
+                keep_going=keep_going,
             )
         if self.autoload:
             for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
                 dist = ep.dist.name if ep.dist is not None else "<unknown distribution>"
-                self._load(ep.name, ep.load, dist, builtin=False)
+                self._load(ep.name, ep.load, dist, builtin=False, keep_going=keep_going)
         return self
 
     def _load(
-        self, name: str, loader: Callable[[], object], distribution: str, *, builtin: bool
+        self,
+        name: str,
+        loader: Callable[[], object],
+        distribution: str,
+        *,
+        builtin: bool,
+        keep_going: bool = False,
     ) -> None:
         if name in self.blocked or name in self.plugins:
             return
         try:
-            plugin = loader()
-        except (Exception, SystemExit) as exc:  # sys.exit() at import must not end tttkit
-            raise PluginLoadError(
-                f"plugin {name!r} from distribution {distribution!r} failed to import: "
-                f"{type(exc).__name__}: {exc}",
-                plugin=name,
-            ) from exc
-        self.register(plugin, name, distribution=distribution, builtin=builtin)
+            try:
+                plugin = loader()
+            except (Exception, SystemExit) as exc:  # sys.exit() at import must not end tttkit
+                raise PluginLoadError(
+                    f"plugin {name!r} from distribution {distribution!r} failed to import: "
+                    f"{type(exc).__name__}: {exc}",
+                    plugin=name,
+                ) from exc
+            self.register(plugin, name, distribution=distribution, builtin=builtin)
+        except PluginLoadError as exc:
+            if not keep_going:
+                raise
+            info = PluginInfo(name, distribution, _distribution_version(distribution), builtin)
+            self.failed[name] = (info, exc)
 
     def register(
         self,
@@ -312,7 +351,12 @@ class PluginHost:
             self._registries = registries
         return self._registries[kind]
 
-    def _build(self, kind: Kind, clashes: list[_Clash]) -> Registry[Any]:
+    def _build(
+        self, kind: Kind, clashes: list[_Clash], failures: dict[str, list[str]] | None = None
+    ) -> Registry[Any]:
+        """One kind's registry from every plugin's registration hook. A hook that fails raises
+        :class:`PluginLoadError`, or with ``failures`` is recorded there (plugin → messages)
+        and the other plugins still register (:meth:`survey`)."""
         registry: Registry[Any] = Registry(kind.singular)
         caller = getattr(self.pm.hook, kind.hook)
         for impl in caller.get_hookimpls():  # registration order: built-ins first
@@ -320,14 +364,21 @@ class PluginHost:
             self._building = impl.plugin_name
             try:
                 impl.function(**{arg: register for arg in impl.argnames})
-            except PluginLoadError:
-                raise  # it names the plugin already
+            except PluginLoadError as exc:  # it names the plugin already
+                if failures is None:
+                    raise
+                failures.setdefault(impl.plugin_name, []).append(str(exc))
             except (Exception, SystemExit) as exc:
                 what = (
                     str(exc)
                     if isinstance(exc, _BadRegistration)
                     else f"{type(exc).__name__}: {exc}"
                 )
+                if failures is not None:
+                    failures.setdefault(impl.plugin_name, []).append(
+                        f"failed in {kind.hook}: {what}"
+                    )
+                    continue
                 raise PluginLoadError(
                     f"{self.describe(impl.plugin_name)} failed in {kind.hook}: {what}",
                     plugin=impl.plugin_name,
@@ -335,6 +386,30 @@ class PluginHost:
             finally:
                 self._building = None
         return registry
+
+    def survey(self) -> list[PluginReport]:
+        """Every plugin with what it registered, or why it is broken — failed to import
+        (under ``load(keep_going=True)``), failed in a registration hook, or registered a name
+        another plugin had registered first — without raising for any plugin's failure: the
+        view of ``tttkit plugins``, which must work exactly when a plugin is broken. The
+        registries built here are not kept: a broken set still fails every other command."""
+        failures: dict[str, list[str]] = {}
+        clashes: list[_Clash] = []
+        registries = {k.name: self._build(k, clashes, failures) for k in KINDS.values()}
+        for kind, name, first, later in clashes:  # the first registration stands
+            failures.setdefault(later, []).append(
+                f"registered {kind} {name!r}, already registered by {self.describe(first)}"
+            )
+        reports = []
+        for plugin, info in self.plugins.items():
+            registered: dict[str, list[str]] = {}
+            for kind, registry in registries.items():
+                names = [e.name for e in registry.entries() if e.plugin == plugin]
+                if names:
+                    registered[kind] = names
+            reports.append(PluginReport(info, registered, failures.get(plugin, [])))
+        reports += [PluginReport(info, {}, [str(exc)]) for info, exc in self.failed.values()]
+        return reports
 
     def _clash_error(self, clashes: list[_Clash]) -> DuplicateNameError:
         """One error listing every name registered more than once, each with its plugins and
@@ -485,6 +560,16 @@ def get_host() -> PluginHost:
     if _host is None:
         _host = PluginHost(**_settings).load()
     return _host
+
+
+def survey_host() -> PluginHost:
+    """The process-wide host if it loads, else a host under the same settings that loaded
+    every plugin it could (the others in :attr:`PluginHost.failed`), for
+    :meth:`PluginHost.survey`."""
+    try:
+        return get_host()
+    except PluginLoadError:
+        return PluginHost(**_settings).load(keep_going=True)
 
 
 def loaded_host() -> PluginHost | None:

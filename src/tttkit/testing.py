@@ -15,6 +15,15 @@ suite runs the same checks over every registered name, as timm's tests run over
 
     def test_my_finetune_mask():
         check_finetune_mask(MyBoxes, {"alpha": 0.1, "beta": 0.3})
+
+    def test_my_filler():
+        check_filler(MyFiller)
+
+    def test_my_freezing_policy():  # a ParameterAdapter (LoRA-like) is checked further
+        check_freezing_policy(FreezeMyEncoder, backbone=my_factory(width=8))
+
+A whole strategy is checked by :func:`tttkit.check_strategy` (every component registered and
+accepting its parameters), which raises :class:`tttkit.errors.SpecError`.
 """
 
 from __future__ import annotations
@@ -29,11 +38,17 @@ import torch
 from torch import Tensor
 
 from tttkit.backbone import Backbone, check_layer_groups
-from tttkit.components import MaskSamplingError, View
+from tttkit.components import FillContext, MaskSamplingError, ParameterAdapter, View
 from tttkit.engine.contracts import MIN_AGREEMENT, binary, mask_agreement, pattern_view
 from tttkit.imageops import dilate
 
-__all__ = ["check_augmentation", "check_backbone", "check_finetune_mask"]
+__all__ = [
+    "check_augmentation",
+    "check_backbone",
+    "check_filler",
+    "check_finetune_mask",
+    "check_freezing_policy",
+]
 
 
 def _same_state(a: torch.nn.Module, b: torch.nn.Module, what: str) -> None:
@@ -223,3 +238,145 @@ def check_finetune_mask(
                 assert low - 1e-6 <= share <= high + 1e-6, (
                     f"seed {seed}: a mask covers {share:.1%}, outside [{low:.0%}, {high:.0%}]"
                 )
+
+
+def check_filler(
+    factory: Callable[..., Any],
+    params: Mapping[str, Any] | None = None,
+    *,
+    size: int = 64,
+    batch: int = 2,
+    trials: int = 3,
+) -> None:
+    """Check a filler factory against the engine's contract (the checks the engine also runs
+    on each step, :mod:`tttkit.engine.contracts`, and more).
+
+    Checked over ``trials`` seeds, with a ``context.predict`` that returns grey (what a coarse
+    filler asks of the network): the filler returns a floating tensor of the images' shape,
+    finite and in ``[0, 1]``; pixels outside the user's holes are the input's own; the input is
+    not changed in place (the engine reuses it).
+    """
+    filler = factory(**dict(params or {}))
+    user = torch.zeros(batch, 1, size, size)
+    user[:, :, size // 4 : size // 2, size // 3 : size // 3 + size // 4] = 1
+    user[-1, :, -size // 4 :, : size // 4] = 1
+
+    def predict(image: Tensor, mask: Tensor) -> Tensor:
+        return torch.full_like(image, 0.5)
+
+    for seed in range(trials):
+        generator = torch.Generator().manual_seed(seed)
+        images = torch.rand(batch, 3, size, size, generator=generator)
+        given = images.clone()
+        out = filler(images, user, FillContext(torch.Generator().manual_seed(seed), predict))
+        assert torch.equal(images, given), f"seed {seed}: the filler changed its input in place"
+        assert isinstance(out, Tensor), f"seed {seed}: the filler returned {type(out).__name__}"
+        assert out.shape == images.shape, (
+            f"seed {seed}: the filler returned shape {tuple(out.shape)} for images of shape "
+            f"{tuple(images.shape)}"
+        )
+        assert out.is_floating_point(), f"seed {seed}: the filler returned dtype {out.dtype}"
+        assert bool(torch.isfinite(out).all()), (
+            f"seed {seed}: the filler returned non-finite values"
+        )
+        low, high = float(out.min()), float(out.max())
+        assert low >= 0.0 and high <= 1.0, (
+            f"seed {seed}: the filler returned values in [{low:.3g}, {high:.3g}], not [0, 1]"
+        )
+        known = (user < 0.5).expand_as(images)
+        assert torch.equal(out[known], images[known]), (
+            f"seed {seed}: the filler changed pixels outside the user's holes"
+        )
+
+
+def _tiny_backbone() -> Backbone:
+    """tttkit's default network at its smallest: fast enough for a plugin's tests on a CPU
+    (found by name: the core imports no built-in plugin)."""
+    from tttkit.api import DEFAULT_BACKBONE
+    from tttkit.plugins import get_host
+
+    torch.manual_seed(0)
+    factory = get_host().registry("backbones").get(DEFAULT_BACKBONE)
+    return factory(width=8, residual_blocks=2)
+
+
+def check_freezing_policy(
+    factory: Callable[..., Any],
+    params: Mapping[str, Any] | None = None,
+    *,
+    backbone: Backbone | None = None,
+    size: int = 32,
+) -> set[str]:
+    """Check a freezing policy factory against the engine's contract on ``backbone`` (by
+    default tttkit's default network at its smallest); return the groups it freezes.
+
+    Checked: the policy returns a set of names, each a layer group of the backbone, the same
+    on a second call, without changing the groups itself (the engine freezes them); something
+    of the generator is left to train. A :class:`~tttkit.components.ParameterAdapter` is also
+    taken through what the engine does with it: ``prepare`` on a copy with the frozen groups
+    frozen leaves some generator parameter trainable and the copy still fills finite values;
+    after one training step, ``finalize`` gives back the backbone's own structure (same state
+    dict keys and shapes), and without training, ``prepare`` then ``finalize`` changes no
+    weight (what it adds starts as no change).
+    """
+    policy = factory(**dict(params or {}))
+    net = backbone if backbone is not None else _tiny_backbone()
+    groups = net.layer_groups()
+    before = {n: p.requires_grad for n, p in net.named_parameters()}
+    frozen = policy(groups)
+    assert isinstance(frozen, (set, frozenset, list, tuple)) and all(
+        isinstance(name, str) for name in frozen
+    ), f"the policy returned {frozen!r}: a freezing policy returns a set of layer-group names"
+    unknown = sorted(set(frozen) - set(groups))
+    assert not unknown, (
+        f"the policy froze {unknown}: no such layer group (the groups: {', '.join(groups)})"
+    )
+    assert set(policy(net.layer_groups())) == set(frozen), "a second call froze other groups"
+    after = {n: p.requires_grad for n, p in net.named_parameters()}
+    assert after == before, "the policy changed requires_grad itself: return the names instead"
+    if isinstance(policy, ParameterAdapter):
+        _check_adapter(policy, net, set(frozen), size)
+    else:
+        left = [n for n in groups if n.startswith("generator") and n not in set(frozen)]
+        assert left, "the policy freezes every generator group: nothing would train"
+    return set(frozen)
+
+
+def _trainable_copy(net: Backbone, frozen: set[str]) -> tuple[Backbone, dict[str, Any]]:
+    copied = copy.deepcopy(net)
+    groups = copied.layer_groups()
+    for name in frozen:
+        groups[name].requires_grad_(False)
+    return copied, groups
+
+
+def _check_adapter(policy: ParameterAdapter, net: Backbone, frozen: set[str], size: int) -> None:
+    """What the engine does with a :class:`~tttkit.components.ParameterAdapter`."""
+    shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    untouched, groups = _trainable_copy(net, frozen)
+    policy.prepare(untouched, groups)
+    policy.finalize(untouched)
+    assert {k: tuple(v.shape) for k, v in untouched.state_dict().items()} == shapes, (
+        "prepare then finalize did not give back the backbone's own structure"
+    )
+    for key, value in net.state_dict().items():
+        assert torch.allclose(untouched.state_dict()[key], value, atol=1e-6), (
+            f"prepare then finalize, without training, changed {key}: what prepare adds must "
+            "start as no change"
+        )
+    trained, groups = _trainable_copy(net, frozen)
+    policy.prepare(trained, groups)
+    params = [p for p in trained.generator.parameters() if p.requires_grad]
+    assert params, "after prepare nothing of the generator is left to train"
+    image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    mask = torch.zeros(1, 1, size, size)
+    mask[:, :, size // 4 : size // 2, size // 4 : size // 2] = 1
+    fill = trained.generate(image, mask).image
+    assert bool(torch.isfinite(fill).all()), "after prepare the network fills non-finite values"
+    optimizer = torch.optim.SGD(params, lr=1e-2)
+    fill.mean().backward()
+    optimizer.step()
+    policy.finalize(trained)
+    assert {k: tuple(v.shape) for k, v in trained.state_dict().items()} == shapes, (
+        "after a training step, finalize did not give back the backbone's own structure"
+    )

@@ -132,10 +132,16 @@ def hole_groups(mask: Tensor, gap: int) -> tuple[HoleLabels, int]:
     return HoleLabels(shape, int(top), int(left), labels), count - 1
 
 
-def check_window_mode(mode: str) -> None:
-    """Raise :class:`InputError` unless ``mode`` is one of :data:`WINDOW_MODES`."""
+def check_window_mode(mode: str, option: str = "--windows") -> None:
+    """Raise :class:`InputError` unless ``mode`` is one of :data:`WINDOW_MODES`.
+
+    Args:
+        mode: the value given.
+        option: how the message names the option: the name the user typed (an old name
+            reads ``--region (now --windows)``).
+    """
     if mode not in WINDOW_MODES:
-        raise InputError(f"--windows must be one of {', '.join(WINDOW_MODES)}, got {mode!r}")
+        raise InputError(f"{option} must be one of {', '.join(WINDOW_MODES)}, got {mode!r}")
 
 
 def plan_windows(

@@ -65,3 +65,43 @@ def test_the_app_serves_warns_off_localhost_and_cleans_up_when_stopped(tmp_path:
         _, err = server.communicate(timeout=30)
     assert "warning" in err and "0.0.0.0" in err
     assert not list(tmp_path.glob("tttkit-app-*")), "the app's temporary files were left"
+
+
+def test_help_lists_the_registered_backbones() -> None:
+    """Issue 30, item 14: `tttkit app --help` says what `--backbone` takes."""
+    result = CliRunner().invoke(cli, ["app", "--help"], env={"COLUMNS": "400", "NO_COLOR": "1"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert (
+        "Backbones (--backbone): attention-net (needs a weights file), attention-net-compact,"
+        in (text)
+    )
+
+
+def _backbone_dropdown_choices(config: object) -> dict[str, str]:
+    import gradio as gr
+
+    from tttkit.app.page import build_app
+
+    page = build_app(config)  # type: ignore[arg-type]
+    (dropdown,) = [
+        b for b in page.blocks.values() if isinstance(b, gr.Dropdown) and b.elem_id == "backbone"
+    ]
+    return {name: label for label, name in dropdown.choices}
+
+
+def test_the_backbone_started_with_weights_is_labelled_with_its_file(tmp_path: Path) -> None:
+    """With `--backbone X --weights W` the page labels X with W, not "needs a weights file";
+    with `--weights W` alone, a tttkit checkpoint names its backbone (issue 30, item 14)."""
+    from tests.helpers import tiny_backbone
+    from tttkit.app.page import AppConfig
+    from tttkit.checkpoint import save_backbone
+    from tttkit.cli.app_cmd import _checkpoint_backbone
+
+    weights = tmp_path / "mine.safetensors"
+    save_backbone(tiny_backbone(), "attention-net", weights)
+    labels = _backbone_dropdown_choices(AppConfig(backbone="attention-net", weights=weights))
+    assert labels["attention-net"] == "attention-net (weights: mine.safetensors)"
+    assert labels["attention-net-small"] == "attention-net-small (needs a weights file)"
+    assert _checkpoint_backbone(weights) == "attention-net"
+    assert _checkpoint_backbone(tmp_path / "other.pt") is None

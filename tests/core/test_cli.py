@@ -187,3 +187,36 @@ def test_console_script_runs_with_example_plugin(example_plugin: Path) -> None:
     )["plugins"]
     example = next(p for p in plugins if p["name"] == "example")
     assert example["distribution"] == "tttkit-example-plugin" and example["builtin"] is False
+
+
+def test_list_says_a_bare_word_is_a_glob_on_whole_names() -> None:
+    """Issue 30, item 11: no empty table without a word on why."""
+    code, out, _ = run("list", "backbones", "compact")
+    assert code == 0
+    assert out.strip() == (
+        "no backbones match 'compact' (a glob on whole names: try '*compact*', which matches "
+        "attention-net-compact)"
+    )
+    code, out, _ = run("list", "fillers", "mini")
+    assert code == 0
+    assert out.strip() == (
+        "no fillers match 'mini' (a glob on whole names, e.g. '*mini*'; names: black, coarse, "
+        "random-image, random-pixels)"
+    )
+    code, out, _ = run("list", "fillers", "x*")
+    assert (
+        out.strip() == "no fillers match 'x*' (names: black, coarse, random-image, random-pixels)"
+    )
+
+
+def test_list_table_shows_options_and_defaults() -> None:
+    """The table shows what `--json` does: each option with its default (issue 30, item 11)."""
+    code, out, _ = run("list", "fillers")
+    assert code == 0 and "options (default)" in out
+    assert "folder=None, exclude=()" in out
+    code, out, _ = run("list", "backbones", "torchscript")
+    assert code == 0
+    flat = " ".join(out.split())  # the table wraps long cells
+    assert "path (required)" in flat and "pad_multiple=8" in flat
+    code, out, _ = run("list", "strategies", "combo-b")
+    assert "parent" in out and "│ combo-a" in out

@@ -44,7 +44,7 @@ def test_the_testing_example_runs(example_plugin: Path, tmp_path: Path) -> None:
     (source,) = [b for b in BLOCKS if "def test_" in b]
     module = _module(source)
     tests = [getattr(module, n) for n in dir(module) if n.startswith("test_")]
-    assert len(tests) == 3
+    assert len(tests) == 6
     for test in tests:
         test(tmp_path) if "tmp_path" in test.__code__.co_varnames else test()
 

@@ -33,9 +33,44 @@ def test_entry_point_plugin_is_discovered(example_plugin: Path) -> None:
         False,
     )
     assert host.registered_by("example") == {
-        "backbones": ["tiny-unet"],
+        "backbones": ["tiny-unet", "wrapped-unet"],
+        "freezing-policies": ["encoder-frozen"],
         "strategies": ["example-quick"],
     }
+
+
+def test_the_example_plugins_wrapped_module_trains_under_its_freezing_policy(
+    example_plugin: Path,
+) -> None:
+    """The example package exercises the wrapper path (tttkit.ModuleBackbone) and a freezing
+    policy of its own, by name, through the engine (issue 30, item 13)."""
+    import torch
+
+    from tests.helpers import photo_and_mask
+    from tttkit.api import adapt
+    from tttkit.config import Component
+
+    host = PluginHost().load()
+    torch.manual_seed(0)
+    net = host.registry("backbones").get("wrapped-unet")(width=8)
+    encoder = [p.clone() for p in net.generator.encoder.parameters()]
+    decoder = [p.clone() for p in net.generator.decoder.parameters()]
+    spec = (
+        host.registry("strategies")
+        .get("example-quick")
+        .derive("example-frozen", "x", {"freeze": Component("encoder-frozen"), "select": "last"})
+    )
+    image, mask = photo_and_mask(32)
+    result = adapt(image, mask, backbone=net, strategy=spec, steps=2, host=host)
+    assert result.finetuned.shape == image.shape and bool(torch.isfinite(result.finetuned).all())
+    tuned = result.network
+    assert tuned is not None
+
+    def same(before: list[torch.Tensor], after: torch.nn.Module) -> bool:
+        return all(torch.equal(a, b) for a, b in zip(before, after.parameters(), strict=True))
+
+    assert same(encoder, tuned.generator.encoder)  # frozen by the plugin's policy
+    assert not same(decoder, tuned.generator.decoder)  # trained
 
 
 def test_autoload_can_be_disabled(example_plugin: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,3 +166,22 @@ def test_public_accessors_use_the_process_wide_host() -> None:
     assert "optimal" in tttkit.strategies()
     assert tttkit.get_strategy("optimal").parent == "combo-i"
     assert tttkit.registry("fillers") is tttkit.fillers()
+
+
+def test_the_example_and_the_guide_import_presets_from_one_public_module() -> None:
+    """Issue 30, item 13: the guide says ``tttkit_strategies.presets``; so does the example."""
+    from tests.conftest import EXAMPLE_PLUGIN_SRC
+
+    source = (EXAMPLE_PLUGIN_SRC / "tttkit_example_plugin" / "__init__.py").read_text()
+    assert "from tttkit_strategies.presets import BASELINE" in source
+    assert "tttkit_strategies.ablations" not in source
+
+
+def test_backbone_init_has_its_own_docstring() -> None:
+    """``help(tttkit.Backbone.__init__)`` explains tttkit's arguments, not nn.Module's."""
+    import inspect
+
+    import tttkit
+
+    doc = inspect.getdoc(tttkit.Backbone.__init__) or ""
+    assert "conventions:" in doc and "config:" in doc and "Module state" not in doc

@@ -128,8 +128,16 @@ CASES = [
     Case("steps-negative", inpaint("--steps", "-3"), ("--steps",)),
     Case("seed-65-bit", inpaint("--seed", str(2**65)), ("--seed",)),
     Case("seed-negative", inpaint("--seed", "-1"), ("--seed",)),
-    Case("windows-bogus", inpaint("--windows", "bogus"), ("--windows", "bogus", "crop")),
-    Case("region-bogus", inpaint("--region", "bogus"), ("--windows", "bogus", "crop")),  # old name
+    Case(
+        "windows-bogus",
+        inpaint("--windows", "bogus"),
+        ("error: --windows must be one of crop, resize, full, got 'bogus'",),
+    ),
+    Case(  # the old name is named as typed, with the new one (issue 30, item 15)
+        "region-bogus",
+        inpaint("--region", "bogus"),
+        ("--region (now --windows) must be one of crop, resize, full, got 'bogus'",),
+    ),
     Case("device-bogus", inpaint("--device", "toaster"), ("--device", "toaster")),
     Case("precision-bogus", inpaint("--precision", "fp7"), ("--precision", "fp7")),
     Case("select-bogus", inpaint("--select", "median"), ("select", "median")),

@@ -3,6 +3,7 @@ and `--block-plugin` is offered; the traceback only on request."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -165,6 +166,66 @@ def test_the_library_raises_one_error_with_every_clash(
         ("augmentation", "hflip", ("tttkit_strategies.augmentations", "clash-b")),
         ("strategy", "default", ("tttkit_strategies.defaults", "clash-b")),
     )
+
+
+#: A plugin set broken three ways: a hook that raises (after registering one name), a name
+#: clash, a failed import (issue 30, item 10).
+BROKEN_SET = {
+    "tttkit_hostile_survey_hook": HEADER
+    + (
+        "@hookimpl\ndef tttkit_register_fillers(register):\n"
+        "    register('half-registered', lambda: None)\n    raise KeyError('x')\n"
+    ),
+    "tttkit_hostile_survey_clash": HEADER
+    + "@hookimpl\ndef tttkit_register_fillers(register):\n    register('black', lambda: None)\n",
+    "tttkit_hostile_survey_import": "raise RuntimeError('boom at import')\n",
+}
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
+def test_plugins_lists_every_plugin_and_which_is_broken(
+    install_fake: Callable[[str, dict[str, str]], Path], as_json: bool
+) -> None:
+    """`tttkit plugins` is the command to run when a plugin is broken: it lists every plugin,
+    the broken ones with why, and exits 1."""
+    for plugin, module in zip(("hook", "clash", "import"), BROKEN_SET, strict=True):
+        site = install_fake(f"{plugin}-dist", {plugin: module})
+    for module, source in BROKEN_SET.items():
+        write_module(site, module, source)
+    result = CliRunner().invoke(app, ["plugins", *(["--json"] if as_json else [])], env=ENV)
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr.strip() == (
+        "error: 3 plugins are broken ('clash', 'hook', 'import'); skip each with "
+        "--block-plugin NAME"
+    )
+    problems = {
+        "hook": "failed in tttkit_register_fillers: KeyError: 'x'",
+        "clash": "registered filler 'black', already registered by plugin "
+        "'tttkit_strategies.fillers' from distribution 'tttkit'",
+        "import": "plugin 'import' from distribution 'import-dist' failed to import: "
+        "RuntimeError: boom at import",
+    }
+    if as_json:
+        data = json.loads(result.stdout)
+        rows = {row["name"]: row for row in data["plugins"]}
+        assert data["broken"] == ["clash", "hook", "import"]
+        assert set(rows) >= {"tttkit_strategies.fillers", "hook", "clash", "import"}
+        assert {name: rows[name]["problems"] for name in problems} == {
+            name: [problem] for name, problem in problems.items()
+        }
+        assert rows["hook"]["registered"] == {"fillers": ["half-registered"]}
+        assert rows["tttkit_strategies.fillers"]["problems"] == []
+        assert rows["import"]["distribution"] == "import-dist"
+    else:
+        table = " ".join(result.stdout.split())  # the table wraps long cells
+        for name, problem in problems.items():
+            assert f"{name} │ {name}-dist 0.1.0 │" in table
+            assert f"BROKEN: {problem}" in table
+        assert "tttkit_strategies.fillers" in table and "half-registered" in table
+    one = CliRunner().invoke(app, ["--block-plugin", "clash", "--block-plugin", "import",
+                                   "plugins"], env=ENV)  # fmt: skip
+    assert one.exit_code == 1
+    assert one.stderr.strip() == "error: plugin 'hook' is broken; skip it with --block-plugin hook"
 
 
 @pytest.mark.parametrize("how", ["--debug", "TTTKIT_TRACEBACK=1"])

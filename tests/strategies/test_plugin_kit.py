@@ -3,13 +3,21 @@ a third-party plugin's tests run it over theirs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 from tttkit.plugins import PluginHost
 from tttkit.registry import REQUIRED
-from tttkit.testing import check_augmentation, check_backbone, check_finetune_mask
+from tttkit.testing import (
+    check_augmentation,
+    check_backbone,
+    check_filler,
+    check_finetune_mask,
+    check_freezing_policy,
+)
 
 HOST = PluginHost(autoload=False).load()
 
@@ -108,3 +116,79 @@ def test_the_example_plugins_own_tests_pass(example_plugin: Path) -> None:
         capture_output=True, text=True, env=env, cwd=tests, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", _names("fillers"))
+def test_every_filler_keeps_the_contract(name: str) -> None:
+    check_filler(HOST.registry("fillers").get(name))
+
+
+#: Policies whose defaults freeze nothing a tiny network has are given patterns it has.
+POLICY_PARAMS = {"freeze-groups": {"patterns": ("generator.encoder",)}}
+
+
+@pytest.mark.parametrize("name", _names("freezing-policies"))
+def test_every_freezing_policy_keeps_the_contract(name: str) -> None:
+    check_freezing_policy(HOST.registry("freezing-policies").get(name), POLICY_PARAMS.get(name))
+
+
+class _Overwrites:
+    """A filler that paints the whole image, not only the holes."""
+
+    def __call__(self, image, user_mask, context):  # type: ignore[no-untyped-def]
+        return torch.zeros_like(image)
+
+
+class _InPlace:
+    """A filler that writes into its input."""
+
+    def __call__(self, image, user_mask, context):  # type: ignore[no-untyped-def]
+        return image.mul_(1 - user_mask)
+
+
+class _NamesAGroupThatIsNot:
+    def __call__(self, groups):  # type: ignore[no-untyped-def]
+        return {"generator.does-not-exist"}
+
+
+class _FreezesEverything:
+    def __call__(self, groups):  # type: ignore[no-untyped-def]
+        return set(groups)
+
+
+class _AdapterThatDoesNotFold:
+    """A ParameterAdapter that adds a parameter and leaves it there."""
+
+    def __call__(self, groups):  # type: ignore[no-untyped-def]
+        return set()
+
+    def prepare(self, network, groups):  # type: ignore[no-untyped-def]
+        network.generator.register_parameter("extra", torch.nn.Parameter(torch.zeros(1)))
+
+    def finalize(self, network):  # type: ignore[no-untyped-def]
+        pass
+
+
+@pytest.mark.parametrize(
+    ("check", "component", "says"),
+    [
+        (check_filler, _Overwrites, "changed pixels outside the user's holes"),
+        (check_filler, _InPlace, "changed its input in place"),
+        (check_freezing_policy, _NamesAGroupThatIsNot, "no such layer group"),
+        (check_freezing_policy, _FreezesEverything, "nothing would train"),
+        (check_freezing_policy, _AdapterThatDoesNotFold, "the backbone's own structure"),
+    ],
+    ids=[
+        "filler-outside-holes",
+        "filler-in-place",
+        "policy-unknown-group",
+        "policy-freezes-all",
+        "adapter-not-folded",
+    ],
+)
+def test_the_kit_catches_a_broken_filler_or_policy(
+    check: Callable[[type], object], component: type, says: str
+) -> None:
+    """Issue 30, item 12: fillers and freezing policies have their checks too."""
+    with pytest.raises(AssertionError, match=says):
+        check(component)

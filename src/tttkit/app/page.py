@@ -13,7 +13,7 @@ import threading
 import time
 import typing
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from tttkit.app.session import (
     Photo,
     RunRequest,
     Workspace,
+    backbone_choices,
     check_holes,
     eta_seconds,
     format_seconds,
@@ -89,23 +90,6 @@ class _Sessions:
             return False
         event.set()
         return True
-
-
-def backbone_choices() -> list[tuple[str, str]]:
-    """Registered backbones the page can build: ``(label, name)``; one that ships no weights
-    says so (its runs need a weights file)."""
-    from tttkit.registry import REQUIRED
-
-    registry = tttkit.backbones()
-    choices = []
-    for name in registry.names():
-        entry = registry.entry(name)
-        if any(default == REQUIRED for default in entry.parameters().values()):
-            continue  # needs options (a file path…) the page does not ask for
-        bundled = entry.extra.get("weights")
-        ships = bundled is not None and Path(bundled).is_file()
-        choices.append((name if ships else f"{name} (needs a weights file)", name))
-    return choices
 
 
 def strategy_description(name: str) -> str:
@@ -182,9 +166,13 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
     """The page, ready for ``launch()`` (:func:`tttkit.app.serve` starts it)."""
     config = config or AppConfig()
     sessions = _Sessions()
-    choices = backbone_choices()
     default_spec = tttkit.get_strategy(DEFAULT_STRATEGY)
-    default_backbone = config.backbone or default_spec.backbone or choices[0][1]
+    default_backbone = config.backbone or default_spec.backbone or backbone_choices()[0][1]
+    if config.weights is not None and config.backbone is None:
+        # Weights without a backbone are the default backbone's, as for `tttkit inpaint`
+        # (`tttkit app` reads a tttkit checkpoint's own backbone before this).
+        config = replace(config, backbone=default_backbone)
+    choices = backbone_choices(config.backbone, config.weights)
     strategies = sorted(tttkit.registry("strategies").names())
 
     with gr.Blocks(

@@ -315,3 +315,27 @@ def format_seconds(seconds: float | None) -> str:
         return "—"
     whole = round(seconds)
     return f"{whole // 60} min {whole % 60:02d} s" if whole >= 60 else f"{whole} s"
+
+
+def backbone_choices(
+    given: str | None = None, weights: Path | None = None
+) -> list[tuple[str, str]]:
+    """Registered backbones the page can build: ``(label, name)``; one that ships no weights
+    says so (its runs need a weights file), unless it is ``given``, the backbone the app was
+    started with ``--weights`` for: that one names the file."""
+    from tttkit.registry import REQUIRED
+
+    registry = tttkit.backbones()
+    choices = []
+    for name in registry.names():
+        entry = registry.entry(name)
+        if any(default == REQUIRED for default in entry.parameters().values()):
+            continue  # needs options (a file path…) the page does not ask for
+        bundled = entry.extra.get("weights")
+        ships = bundled is not None and Path(bundled).is_file()
+        if weights is not None and name == given:
+            label = f"{name} (weights: {weights.name})"
+        else:
+            label = name if ships else f"{name} (needs a weights file)"
+        choices.append((label, name))
+    return choices

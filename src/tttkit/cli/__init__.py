@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from tttkit.cli._common import ENV_TRACEBACK, set_debug
-from tttkit.cli.app_cmd import app_command
+from tttkit.cli.app_cmd import _ListsBackbones, app_command
 from tttkit.cli.eval_cmd import eval_command, masks_command, report_command
 from tttkit.cli.inpaint_cmd import inpaint_command
 from tttkit.cli.list_cmd import list_command
@@ -64,7 +64,7 @@ app.command("masks")(masks_command)
 app.command("eval")(eval_command)
 app.command("report")(report_command)
 app.add_typer(strategies_app, name="strategies")
-app.command("app")(app_command)
+app.command("app", cls=_ListsBackbones)(app_command)
 
 
 def main() -> None:

@@ -7,10 +7,40 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperCommand
 
 from tttkit.cli._common import MaxPixelsOption, fail, stderr, stdout, user_errors
 from tttkit.errors import InputError
+
+
+def _checkpoint_backbone(weights: Path) -> str | None:
+    """The backbone a tttkit checkpoint names (``None`` for other weight files)."""
+    from tttkit.checkpoint import META_BACKBONE, read_metadata
+
+    if weights.suffix != ".safetensors":
+        return None
+    return read_metadata(weights).get(META_BACKBONE)
+
+
+class _ListsBackbones(TyperCommand):
+    """``tttkit app --help`` ends with the registered backbones (for ``--backbone``), read
+    when the help is shown: listing them loads the plugins, which no other help does."""
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.epilog = _backbones_epilog()
+        super().format_help(ctx, formatter)
+
+
+def _backbones_epilog() -> str:
+    try:
+        from tttkit.app.session import backbone_choices
+
+        labels = [label for label, _ in backbone_choices()]
+    except Exception as exc:  # a broken plugin must not break --help: say where to look
+        return f"Backbones: not listed ({type(exc).__name__}: {exc}; see tttkit plugins)."
+    return "Backbones (--backbone): " + ", ".join(labels) + "."
 
 
 @user_errors
@@ -53,6 +83,8 @@ def app_command(
 
     if weights is not None and not weights.is_file():
         raise InputError(f"--weights {weights}: no such file")
+    if weights is not None and backbone is None:
+        backbone = _checkpoint_backbone(weights)  # so the page labels it with the file
     resolve_device(device)  # an unknown device fails now, not at the first run
     if backbone is not None:
         import tttkit

@@ -32,6 +32,18 @@ if TYPE_CHECKING:
 ExistingFile = Annotated[Path, typer.Argument(help="The photo to complete.", show_default=False)]
 
 
+def _window_mode(windows: str, region: str | None) -> str:
+    """The ``--windows`` mode, checked; given by its old name ``--region``, the message says
+    so (the old name wins, as it did as an alias)."""
+    from tttkit.windows import check_window_mode
+
+    if region is not None:
+        check_window_mode(region, "--region (now --windows)")
+        return region
+    check_window_mode(windows)
+    return windows
+
+
 @with_overrides
 @with_run_options
 @user_errors
@@ -80,11 +92,14 @@ def inpaint_command(
         str,
         typer.Option(
             "--windows",
-            "--region",
             help="Photos larger than the working size: crop (windows around holes), resize, "
             "full. (--region: its old name.)",
         ),
     ] = "crop",
+    # The old name is its own (hidden) option, so that a message can name what the user typed.
+    region: Annotated[
+        str | None, typer.Option("--region", hidden=True, help="Old name of --windows.")
+    ] = None,
     max_pixels: MaxPixelsOption = None,
     resize_mask: Annotated[
         bool, typer.Option("--resize-mask", help="Resize a mask of another size to the image.")
@@ -101,7 +116,6 @@ def inpaint_command(
 
     from tttkit.api import adapt
     from tttkit.io import check_output_file, read_image, read_mask, write_image
-    from tttkit.windows import check_window_mode
 
     # Everything that can be checked is checked before the photo is read or a step is run.
     out = out or image.with_name(f"{image.stem}_tttkit.png")
@@ -110,7 +124,7 @@ def inpaint_command(
     check_output_file(out, "--out", inputs=inputs)
     if save_raw is not None:
         check_output_file(save_raw, "--save-raw", inputs=[*inputs, ("--out", out)])
-    check_window_mode(windows)
+    windows = _window_mode(windows, region)
     photo = read_image(image, max_pixels=max_pixels, dtype=torch.uint8)
     size = tuple(photo.shape[-2:])
     holes = read_mask(user_mask, max_pixels=max_pixels)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from tttkit.cli._common import JsonOption, fail, print_json, stdout, user_errors
 from tttkit.plugins import KINDS, get_host
-from tttkit.registry import REQUIRED, Entry, close_matches
+from tttkit.registry import REQUIRED, Entry, Registry, close_matches
 
 
 def _backbone_details(entry: Entry[Any]) -> dict[str, Any]:
@@ -44,16 +44,43 @@ def _entry_json(kind: str, entry: Entry[Any]) -> dict[str, Any]:
     return out
 
 
+def _options_cell(entry: Entry[Any]) -> str:
+    """``name=default`` for each option (``name (required)`` without a default)."""
+    return ", ".join(
+        f"{name} (required)" if default == REQUIRED else f"{name}={default!r}"
+        for name, default in entry.parameters().items()
+    )
+
+
+def _no_match(kind: str, pattern: str, registry: Registry[Any]) -> str:
+    """What to print instead of an empty table: the pattern is a glob on whole names, so a
+    bare word matches only the name it spells."""
+    message = f"no {kind} match {pattern!r}"
+    if any(c in pattern for c in "*?["):
+        return f"{message} (names: {', '.join(registry.names()) or 'none registered'})"
+    wider = f"*{pattern}*"
+    matches = registry.names(wider)
+    if matches:
+        return (
+            f"{message} (a glob on whole names: try {wider!r}, which matches {', '.join(matches)})"
+        )
+    return (
+        f"{message} (a glob on whole names, e.g. {wider!r}; names: {', '.join(registry.names())})"
+    )
+
+
 @user_errors
 def list_command(
     kind: Annotated[
         str | None, typer.Argument(help=f"One of: {', '.join(KINDS)}. Default: all kinds.")
     ] = None,
-    pattern: Annotated[str, typer.Argument(help="Glob pattern on names, e.g. 'combo-*'.")] = "*",
+    pattern: Annotated[
+        str, typer.Argument(help="Glob pattern on whole names, e.g. 'combo-*' or '*net*'.")
+    ] = "*",
     as_json: JsonOption = False,
 ) -> None:
     """List registered backbones, finetuning masks, fillers, augmentations, freezing policies,
-    evaluation-mask kinds and strategies."""
+    evaluation-mask kinds and strategies, with each one's options and their defaults."""
     if kind is not None and kind not in KINDS:
         suggestions = close_matches(kind, list(KINDS))
         hint = f" — did you mean {suggestions[0]!r}?" if suggestions else ""
@@ -64,12 +91,20 @@ def list_command(
     if as_json:
         print_json({k: [_entry_json(k, e) for e in entries] for k, entries in listing.items()})
         return
+    if kind is None and pattern != "*":  # kinds with nothing matching are left out
+        listing = {k: entries for k, entries in listing.items() if entries} or listing
     for k, entries in listing.items():
+        if not entries:
+            stdout.print(escape(_no_match(k, pattern, host.registry(k))), highlight=False)
+            continue
         table = Table(title=k, title_justify="left", show_edge=False)
         table.add_column("name", style="bold cyan", no_wrap=True)
         table.add_column("plugin", style="dim")
         table.add_column("description")
+        # A strategy has no options (its fields are set with --set); its parent says more.
+        table.add_column("parent" if k == "strategies" else "options (default)")
         for e in entries:
-            table.add_row(escape(e.name), escape(e.plugin), escape(e.description))
+            extra = (e.obj.parent or "") if k == "strategies" else _options_cell(e)
+            table.add_row(escape(e.name), escape(e.plugin), escape(e.description), escape(extra))
         stdout.print(table)
         stdout.print()

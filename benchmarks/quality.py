@@ -300,31 +300,29 @@ def report(
               f"{'vs Telea':>9}{'s/photo':>8}")  # fmt: skip
     print(header)
     for name, s in table.items():
-        low, high = s["gain_ci95"]
-        telea = (
-            f"{s['raw_vs_telea_percent']:+.1f}%" if s["raw_vs_telea_percent"] is not None else "—"
-        )
         print(f"{name:<22}{s['photo_runs']:>5}"
               f"{s['raw_l1_hole']:>10.4f}→{s['ttt_l1_hole']:.4f}"
               f"{s['raw_psnr']:>9.2f}→{s['ttt_psnr']:.2f}{s['raw_ssim']:>10.4f}→{s['ttt_ssim']:.4f}"
-              f"{s['gain_mean']:>+9.2f}%{s['gain_median']:>+7.2f}%"
-              f"{f'{low:+.2f}…{high:+.2f}%':>18}{100 * s['worse_share']:>6.0f}%"
-              f"{telea:>9}{s['seconds_per_photo']:>8.1f}")  # fmt: skip
+              f"{gain_cells(s)}{s['seconds_per_photo']:>8.1f}")  # fmt: skip
     perceptual = [(n, m) for n, s in table.items() for m in s["metrics"] if m != "l1_hole"]
     if perceptual:
         print(f"\n{'candidate':<22}{'metric':>10}{'raw→TTT':>18}{'gain mean':>10}{'median':>8}"
               f"{'95% CI':>18}{'worse':>7}{'vs Telea':>9}")  # fmt: skip
     for name, metric in perceptual:
-        s, g = table[name], table[name]["metrics"][metric]
-        low, high = g["gain_ci95"]
-        telea = (
-            f"{g['raw_vs_telea_percent']:+.1f}%" if g["raw_vs_telea_percent"] is not None else "—"
-        )
+        s = table[name]
         print(f"{name:<22}{metric:>10}{s[f'raw_{metric}']:>10.4f}→{s[f'ttt_{metric}']:.4f}"
-              f"{g['gain_mean']:>+9.2f}%{g['gain_median']:>+7.2f}%"
-              f"{f'{low:+.2f}…{high:+.2f}%':>18}{100 * g['worse_share']:>6.0f}%"
-              f"{telea:>9}")  # fmt: skip
+              f"{gain_cells(s['metrics'][metric])}")  # fmt: skip
     return table
+
+
+def gain_cells(gains: dict[str, Any]) -> str:
+    """A report row's gain columns: mean, median, 95% interval, worse share, vs Telea."""
+    low, high = gains["gain_ci95"]
+    vs_telea = gains["raw_vs_telea_percent"]
+    telea = f"{vs_telea:+.1f}%" if vs_telea is not None else "—"
+    interval = f"{low:+.2f}…{high:+.2f}%"
+    return (f"{gains['gain_mean']:>+9.2f}%{gains['gain_median']:>+7.2f}%"
+            f"{interval:>18}{100 * gains['worse_share']:>6.0f}%{telea:>9}")  # fmt: skip
 
 
 def replicate_gains(

@@ -178,13 +178,25 @@ def find_inception_weights(weights: str | Path | None = None) -> Path | None:
     Returns ``None`` when none is configured and the cache has none; an argument or variable
     naming a missing file is an error (a typo should not silently switch to FID-VGG16).
     """
-    for value, what in ((weights, "--inception-weights"), (os.environ.get(ENV_INCEPTION), None)):
+    return find_weights_file(weights, "--inception-weights", ENV_INCEPTION, INCEPTION_CHECKPOINT)
+
+
+def find_weights_file(
+    weights: str | Path | None, option: str, variable: str, cached_name: str
+) -> Path | None:
+    """A metric network's weights, looked up and never downloaded: the ``option``'s value,
+    then ``$variable``, then ``cached_name`` in the torch hub cache; ``None`` if none is there.
+
+    An option or variable naming a missing file is an error: a typo must not quietly change
+    which metric is reported.
+    """
+    for value, what in ((weights, option), (os.environ.get(variable), "$" + variable)):
         if value:
             path = Path(value)
             if not path.is_file():
-                raise InputError(f"{what or '$' + ENV_INCEPTION} {path} is not a file")
+                raise InputError(f"{what} {path} is not a file")
             return path
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_CHECKPOINT
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / cached_name
     return cached if cached.is_file() else None
 
 

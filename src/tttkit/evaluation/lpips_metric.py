@@ -24,8 +24,6 @@ A network trained with that same trunk's perceptual loss is partly judged by wha
 
 from __future__ import annotations
 
-import hashlib
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from tttkit.evaluation.fid import find_weights_file
+from tttkit.evaluation.layout import sha256_file
 from tttkit.evaluation.settings import ENV_LPIPS, LPIPS_MODES
 from tttkit.io import InputError
 
@@ -78,15 +78,12 @@ class LpipsMetric:
 
 
 def file_sha256(path: Path) -> str:
-    """SHA-256 of a file (cached per path, size and modification time)."""
+    """SHA-256 of a file, remembered per path, size and modification time (a trunk is hashed
+    once per process, however many runs load it)."""
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _HASHES:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _HASHES[key] = digest.hexdigest()
+        _HASHES[key] = sha256_file(path)
     return _HASHES[key]
 
 
@@ -101,14 +98,7 @@ def find_lpips_trunk(weights: str | Path | None = None) -> Path | None:
     An argument or variable naming a missing file is an error (a typo must not quietly change
     which metric is reported).
     """
-    for value, what in ((weights, "--lpips-weights"), (os.environ.get(ENV_LPIPS), "$" + ENV_LPIPS)):
-        if value:
-            path = Path(value)
-            if not path.is_file():
-                raise InputError(f"{what} {path} is not a file")
-            return path
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_VGG16
-    return cached if cached.is_file() else None
+    return find_weights_file(weights, "--lpips-weights", ENV_LPIPS, TORCHVISION_VGG16)
 
 
 def load_lpips(path: str | Path, device: str | torch.device = "cpu") -> LpipsMetric:

@@ -7,9 +7,9 @@ Installs nothing (run it in the project's environment: ``pip install -e '.[dev]'
 1. the CUDA-only tests (``pytest -m cuda``);
 2. per photo, end to end through :func:`tttkit.engine.run_ttt` on the bundled demo photo, random
    weights (speed does not depend on them), ``--precision auto`` (bf16 where supported):
-   the thesis setting (the reference ``attention-net``, 256², batch 4, 150 steps, VGG
-   perceptual loss off: no weights travel), LaMa's 60-step TTT at 256², the compact default
-   (60 steps at 128²);
+   the thesis setting (the reference ``attention-net``, batch 4, 150 steps, VGG perceptual
+   loss off: no weights travel), LaMa's 60-step TTT, the compact default (60 steps), each at its
+   backbone's working size;
 3. ``tttkit eval`` throughput on the bundled example photos (photos per minute, default
    strategy, 60 steps).
 
@@ -30,11 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fast_ttt import demo_at  # noqa: E402
 
-#: (label, backbone, strategy overrides as --set assignments, steps)
+#: (label, backbone, strategy overrides as --set assignments, steps); each runs at its backbone's
+#: working size, printed beside it
 RUNS = (
-    ("thesis setting: attention-net 256², batch 4", "attention-net", ["losses.perceptual=0"], 150),
-    ("LaMa 256², batch 4", "lama", [], 60),
-    ("compact default 128², batch 4", "attention-net-compact", [], 60),
+    ("thesis setting: attention-net, batch 4", "attention-net", ["losses.perceptual=0"], 150),
+    ("LaMa, batch 4", "lama", [], 60),
+    ("compact default, batch 4", "attention-net-compact", [], 60),
 )
 
 
@@ -127,10 +128,10 @@ def main() -> None:
     print(f"GPU: {report['gpu']} (torch {report['torch']})")
     tests = report["cuda_tests"]
     print(f"CUDA tests: {tests['summary']} (exit {tests['returncode']}, {tests['seconds']:.0f} s)")
-    print(f"{'run':<46}{'steps':>6}{'prec':>6}{'s/photo':>9}{'s/step':>8}{'peak GB':>9}")
+    print(f"{'run':<36}{'size':>6}{'steps':>6}{'prec':>6}{'s/photo':>9}{'s/step':>8}{'peak GB':>9}")
     for r in report["runs"]:
         print(
-            f"{r['run']:<46}{r['steps']:>6}{r['precision']:>6}{r['photo_seconds']:>9.1f}"
+            f"{r['run']:<36}{r['size']:>5}²{r['steps']:>6}{r['precision']:>6}{r['photo_seconds']:>9.1f}"
             f"{r['step_seconds_median']:>8.3f}{r['peak_gpu_gb']:>9.2f}"
         )
     ev = report["eval"]

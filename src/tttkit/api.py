@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from tttkit.engine.loop import (
     run_ttt,
 )
 from tttkit.errors import PluginContractError
-from tttkit.events import CancelSignal, ProgressCallback
+from tttkit.events import CancelSignal, Progress, ProgressCallback
 from tttkit.imageops import as_unit, to_dtype
 from tttkit.io import InputError, read_image, read_mask
 from tttkit.metrics import image_metrics
@@ -220,6 +221,7 @@ def adapt(
     keep_outputs: bool = False,
     region: str | None = None,
     on_progress: ProgressCallback | None = None,
+    on_raw: Callable[[Tensor], None] | None = None,
     cancel: CancelSignal | None = None,
     **overrides: Any,
 ) -> Result:
@@ -255,8 +257,13 @@ def adapt(
             :class:`tttkit.events.Progress` (step, loss, elapsed time, which window, and at
             evaluation steps a preview of the current fill): for a program that shows the
             run its own way (``show_progress`` draws the terminal's bar).
+        on_raw: called once with the whole photo's raw fill — what ``Result.raw`` will hold,
+            at the image's size and dtype — as soon as it exists, before any finetuning: a
+            program can show or save it while the run trains. (A photo done in windows gets
+            every window's raw fill first, one forward pass each.)
         cancel: anything with ``is_set()`` (a ``threading.Event``), checked before every
-            step: once set, the run stops and raises :class:`tttkit.errors.RunCancelled`.
+            step and inside it (at every layer): once set, the run stops within a layer's work
+            and raises :class:`tttkit.errors.RunCancelled`.
         **overrides: ``steps``, ``lr``, ``batch_size``, ``finetune_mask``, ``filler``,
             ``augment``, ``freeze``, ``select``, ``early_stop``, ``refit``, ``sets`` — as the CLI
             flags of the same names.
@@ -305,12 +312,14 @@ def adapt(
         if len(plan) == 1 and plan[0].is_whole(*image.shape[-2:]):  # one plain run
             result = run_ttt(
                 net, as_unit(image), mask, spec, run, ground_truth=ground_truth,
-                perceptual=perceptual, label=label, host=host, on_progress=on_progress,
-                cancel=cancel,
+                perceptual=perceptual, label=label, host=host,
+                on_progress=_raw_relay(on_progress, on_raw, image.dtype), cancel=cancel,
             )  # fmt: skip
             result.raw = to_dtype(result.raw, image.dtype)
             result.finetuned = to_dtype(result.finetuned, image.dtype)
         else:
+            if on_raw is not None:
+                on_raw(_raw_windows(image, mask, shared, plan, labels, label))
             result = _run_windows(image, mask, ground_truth, shared, plan, labels, label)
     except MaskSamplingError as exc:
         raise InputError(
@@ -373,6 +382,50 @@ class _Shared:
         if callback is None:
             return None
         return lambda progress: callback(replace(progress, window=window, windows=windows))
+
+
+def _raw_relay(
+    on_progress: ProgressCallback | None,
+    on_raw: Callable[[Tensor], None] | None,
+    dtype: torch.dtype,
+) -> ProgressCallback | None:
+    """The progress callback of a plain run that also hands its first step-0 fill (the raw
+    fill, a refit run's second step 0 being the same) to ``on_raw``."""
+    if on_raw is None:
+        return on_progress
+    sent = False
+
+    def relay(progress: Progress) -> None:
+        nonlocal sent
+        if progress.step == 0 and progress.preview is not None and not sent:
+            sent = True
+            on_raw(to_dtype(progress.preview, dtype))
+        if on_progress is not None:
+            on_progress(progress)
+
+    return relay
+
+
+def _raw_windows(
+    image: Tensor,
+    mask: Tensor,
+    shared: _Shared,
+    windows: list[Window],
+    labels: HoleLabels,
+    label: str,
+) -> Tensor:
+    """The photo with every window's raw fill pasted in: each window's run with no steps (one
+    forward pass), the same fill the finetuning runs start from."""
+    raw = image.clone()
+    spec = replace(shared.spec, steps=0, select="last", early_stop=0, refit=False)
+    for index, window in enumerate(windows, start=1):
+        part = run_ttt(
+            shared.net, to_network(image, window), to_network(mask, window, binary=True), spec,
+            shared.run, perceptual=None, label=f"{label} window {index}/{len(windows)} (raw)",
+            host=shared.host, cancel=shared.cancel,
+        )  # fmt: skip
+        paste(raw, part.raw, responsible_holes(mask, labels, window), window)
+    return raw
 
 
 def _run_windows(

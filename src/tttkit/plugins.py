@@ -34,6 +34,7 @@ from tttkit.errors import (
     PluginLoadError,
     PluginRunError,
     RegistryError,
+    RunCancelled,
     SpecError,
 )
 from tttkit.registry import DuplicateNameError, Registry, close_matches
@@ -46,9 +47,10 @@ ENV_BLOCK = "TTTKIT_BLOCK_PLUGINS"
 
 #: tttkit's own exceptions: they already say what is wrong, so they pass :meth:`PluginHost.
 #: naming_failures` unchanged (a finetuning mask's :class:`MaskSamplingError` is handled by the
-#: caller).
+#: caller; :class:`RunCancelled` may be raised from inside a plugin's forward pass, by
+#: :mod:`tttkit.engine.cancellation`, and is the caller's doing, not the plugin's).
 OWN_ERRORS = (InputError, SpecError, RegistryError, PluginLoadError, PluginContractError,
-              MaskSamplingError)  # fmt: skip
+              MaskSamplingError, RunCancelled)  # fmt: skip
 
 #: Modules shipped with tttkit that are plugins, loaded before any third-party plugin.
 BUILTIN_PLUGINS: tuple[str, ...] = (

@@ -60,6 +60,29 @@ def test_inpaint_writes_outputs_and_reports_json(files: dict[str, Path], tmp_pat
     assert torch.allclose(read_image(out)[known], image[known], atol=1 / 255)
 
 
+def test_save_raw_is_written_before_finetuning(
+    files: dict[str, Path], tmp_path: Path, monkeypatch
+) -> None:
+    import tttkit.engine.loop as loop
+
+    out, raw = tmp_path / "out.png", tmp_path / "raw.png"
+    seen_at_step: list[bool] = []
+    real_step = loop._Run.step
+
+    def step(run, number):  # type: ignore[no-untyped-def]
+        seen_at_step.append(raw.exists())
+        return real_step(run, number)
+
+    monkeypatch.setattr(loop._Run, "step", step)
+    code, _, stderr = invoke(
+        str(files["image"]), "--mask", str(files["mask"]), "--weights", str(files["weights"]),
+        "--steps", "2", "--out", str(out), "--save-raw", str(raw), "--device", "cpu",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert seen_at_step == [True, True]  # on disk before the first finetuning step
+    assert "raw fill written to" in stderr and out.exists()
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [

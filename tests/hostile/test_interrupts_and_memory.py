@@ -36,6 +36,25 @@ def test_ctrl_c_in_inpaint_keeps_the_users_file(zoo, tmp_path: Path, monkeypatch
     assert out.read_bytes() == b"kept"
 
 
+def test_ctrl_c_after_the_raw_fill_keeps_it_and_says_so(zoo, tmp_path: Path, monkeypatch) -> None:
+    import torch
+
+    out, raw = tmp_path / "out.png", tmp_path / "raw.png"
+    out.write_bytes(b"kept")
+
+    def raw_then_interrupted(image: torch.Tensor, *args: object, **kwargs: object) -> None:
+        kwargs["on_raw"](image)  # the run hands over its raw fill, then Ctrl-C mid-finetuning
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("tttkit.api.adapt", raw_then_interrupted)
+    args = ["inpaint", str(zoo["photo"]), "--mask", str(zoo["mask"]), "--out", str(out),
+            "--save-raw", str(raw)]  # fmt: skip
+    result = CliRunner().invoke(app, args, env=ENV)
+    assert result.exit_code == 130
+    assert f"only the raw fill was written, to {raw}" in " ".join(result.stderr.split())
+    assert out.read_bytes() == b"kept" and cv2.imread(str(raw)) is not None
+
+
 def test_ctrl_c_in_pretrain_says_how_to_resume(zoo, tmp_path: Path, monkeypatch) -> None:
     from tests.helpers import tiny_backbone
 

@@ -79,7 +79,11 @@ def inpaint_command(
         ),
     ] = None,
     save_raw: Annotated[
-        Path | None, typer.Option("--save-raw", help="Also write the raw (step-0) completion.")
+        Path | None,
+        typer.Option(
+            "--save-raw",
+            help="Also write the raw (step-0) fill, as soon as it exists (before finetuning).",
+        ),
     ] = None,
     perceptual_weights: Annotated[
         Path | None,
@@ -148,23 +152,28 @@ def inpaint_command(
         from tttkit.evaluation.lpips_metric import resolve_lpips
 
         lpips = resolve_lpips(lpips_weights=lpips_weights, perceptual_weights=perceptual_weights)
+    raw = _RawWriter(save_raw, quiet=as_json)
     try:
         result = adapt(
             photo, holes, backbone=backbone, weights=weights, strategy=strategy,
             ground_truth=truth, perceptual_weights=perceptual_weights, windows=windows,
             backbone_options=parse_options(backbone_options), label=image.name,
-            options=run.replace(show_progress=not as_json), **overrides.as_kwargs(),
+            options=run.replace(show_progress=not as_json),
+            on_raw=raw if save_raw is not None else None, **overrides.as_kwargs(),
         )  # fmt: skip
     except KeyboardInterrupt:
-        stderr.print(
-            f"[yellow]interrupted:[/] nothing was written; {escape(str(out))} is as it was"
+        done = (
+            f"only the raw fill was written, to {escape(str(save_raw))}"
+            if raw.written
+            else "nothing was written"
         )
+        stderr.print(f"[yellow]interrupted:[/] {done}; {escape(str(out))} is as it was")
         raise typer.Exit(130) from None
     metrics = _ground_truth_metrics(result, truth, lpips) if truth is not None else None
     for notice in result.notices:
         stderr.print(f"[yellow]notice:[/] {notice}")
     write_image(out, result.finetuned)
-    if save_raw is not None:
+    if save_raw is not None and not raw.written:  # no holes: no raw fill was handed over
         write_image(save_raw, result.raw)
     summary = {
         "output": str(out),
@@ -192,6 +201,23 @@ def inpaint_command(
     if metrics is not None:
         for key, raw_value in metrics["raw"].items():
             stdout.print(f"  {key}: raw {raw_value:.4f} → {metrics['finetuned'][key]:.4f}")
+
+
+class _RawWriter:
+    """``--save-raw``: writes the raw fill when the run hands it over, before finetuning — worth
+    having while the run trains, and if it is interrupted."""
+
+    def __init__(self, path: Path | None, quiet: bool) -> None:
+        self.path, self.quiet, self.written = path, quiet, False
+
+    def __call__(self, fill: Tensor) -> None:
+        from tttkit.io import write_image
+
+        assert self.path is not None
+        write_image(self.path, fill)
+        self.written = True
+        if not self.quiet:
+            stderr.print(f"raw fill written to {escape(str(self.path))}; finetuning…")
 
 
 def _ground_truth_metrics(

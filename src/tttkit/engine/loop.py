@@ -29,6 +29,7 @@ from tttkit.components import FillContext, MaskSamplingError, ParameterAdapter
 from tttkit.config import StrategySpec
 from tttkit.engine.augment import AugmentPipeline, plain_call
 from tttkit.engine.averaging import WeightAverage
+from tttkit.engine.cancellation import checked_inside_steps
 from tttkit.engine.contracts import StepChecks
 from tttkit.engine.execution import (
     autocast,
@@ -310,8 +311,9 @@ def run_ttt(
         host: plugin host (default: the process-wide one).
         on_progress: called with a :class:`tttkit.events.Progress` after the raw fill and
             after every step, with a preview of the fill at evaluation steps.
-        cancel: checked before every step; once set, the run raises
-            :class:`tttkit.errors.RunCancelled`.
+        cancel: checked before every step and inside it, at every layer's forward pass and
+            gradient (:mod:`tttkit.engine.cancellation`); once set, the run raises
+            :class:`tttkit.errors.RunCancelled` within one layer's work.
 
     With ``spec.refit``, a run that held out a validation area (``select="best"``, or
     ``early_stop``) only chooses how many steps to train — the best-scoring step, or the step at
@@ -387,28 +389,31 @@ def _run(
         return _unchanged(image, spec, options.seed)
     run = _Run(backbone, image, user_mask, spec, options.replace(device=device), host=host,
                perceptual=inputs.perceptual, target=target)  # fmt: skip
-    run.evaluate(0)
-    report = _Reporter(inputs.on_progress, label, spec.steps, started)
-    report(run, 0, None)
-    info = RunInfo(label=label, strategy=spec.name, total_steps=spec.steps,
-                   show_progress=options.show_progress)  # fmt: skip
-    run.seconds["setup"] = time.perf_counter() - started
-    host.hook.tttkit_run_start(run=info)
-    result: Result | None = None
-    try:
-        for step in range(1, spec.steps + 1):
-            if inputs.cancel is not None and inputs.cancel.is_set():
-                raise RunCancelled(step - 1)
-            record = run.step(step)
-            host.hook.tttkit_step_end(run=info, record=record)
-            report(run, step, record.losses.get("total"))
-            if run.stopped(step):
-                break
-        run.seconds["total"] = time.perf_counter() - started
-        result = run.result()
-        return result
-    finally:
-        host.hook.tttkit_run_end(run=info, result=result)
+    completed = 0  # steps finished, for a cancellation from inside a step
+    with checked_inside_steps(run.net, inputs.cancel, lambda: completed):
+        run.evaluate(0)
+        report = _Reporter(inputs.on_progress, label, spec.steps, started)
+        report(run, 0, None)
+        info = RunInfo(label=label, strategy=spec.name, total_steps=spec.steps,
+                       show_progress=options.show_progress)  # fmt: skip
+        run.seconds["setup"] = time.perf_counter() - started
+        host.hook.tttkit_run_start(run=info)
+        result: Result | None = None
+        try:
+            for step in range(1, spec.steps + 1):
+                if inputs.cancel is not None and inputs.cancel.is_set():
+                    raise RunCancelled(completed)
+                record = run.step(step)
+                completed = step
+                host.hook.tttkit_step_end(run=info, record=record)
+                report(run, step, record.losses.get("total"))
+                if run.stopped(step):
+                    break
+            run.seconds["total"] = time.perf_counter() - started
+            result = run.result()
+            return result
+        finally:
+            host.hook.tttkit_run_end(run=info, result=result)
 
 
 @dataclass(frozen=True)

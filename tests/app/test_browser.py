@@ -64,6 +64,16 @@ def _wait_status(page, text: str, timeout: float) -> str:  # type: ignore[no-unt
     raise AssertionError(f"{text!r} not shown in {timeout} s: {status!r}")
 
 
+def _wait_change(page, before: str, timeout: float) -> str:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = page.locator("#status .ttt-text").inner_text()
+        if status != before:
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"the status still says {before!r} after {timeout} s")
+
+
 def test_paint_run_compare_and_download_in_a_browser(browser, served: Served, tmp_path) -> None:  # type: ignore[no-untyped-def]
     shots = Path(os.environ.get(SCREENSHOTS) or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
@@ -93,7 +103,13 @@ def test_paint_run_compare_and_download_in_a_browser(browser, served: Served, tm
 
     steps = 2 if not os.environ.get(SCREENSHOTS) else 60
     page.locator("#steps input").fill(str(steps))
+    before = page.locator("#status .ttt-text").inner_text()
     page.locator("#run").click()
+    # the click is answered by the page's own status, not by Gradio's overlay alone
+    answered = _wait_change(page, before, 30)
+    assert answered.startswith(("Starting", "Filling", "Raw fill", "raw fill", "step", "Done")), (
+        answered
+    )
     _wait_status(page, f"Done: {steps} steps", 300)
     assert page.locator("#preview img").count() == 1
     assert page.locator("#compare img").count() == 2

@@ -12,10 +12,10 @@ from PIL import Image
 from tests.helpers import tiny_backbone
 from tttkit.app.session import (
     DISPLAY_SIDE,
+    Pace,
     RunRequest,
     Workspace,
     check_holes,
-    eta_seconds,
     hole_mask,
     open_photo,
     run_in_thread,
@@ -91,11 +91,22 @@ def test_no_hole_and_a_hole_over_ninety_percent_are_refused() -> None:
     check_holes(torch.eye(10, dtype=torch.uint8)[None])
 
 
-def test_eta_counts_the_steps_left_in_every_window() -> None:
-    progress = Progress(label="p", step=5, total_steps=10, loss=0.1, seconds=5.0,
-                        window=1, windows=2)  # fmt: skip
-    assert eta_seconds(progress, started=0.0, now=10.0) == pytest.approx(30.0)
-    assert eta_seconds(Progress("p", 0, 10, None, 0.0), 0.0, 1.0) is None
+def test_the_eta_comes_from_measured_steps_without_each_windows_first() -> None:
+    pace = Pace()
+
+    def at(window: int, step: int, now: float) -> Progress:
+        progress = Progress("p", step, 10, None, now, window=window, windows=2)
+        pace.observe(progress, now)
+        return progress
+
+    at(1, 0, 0.0)  # the raw fill
+    first = at(1, 1, 30.0)  # the first step also pays for the set-up
+    assert pace.seconds_left(first) is None  # nothing measured yet: no guess
+    assert pace.seconds_left(at(1, 2, 32.0)) == pytest.approx(2.0 * 18)
+    at(1, 3, 36.0)  # steps of 2 s and 4 s: 3 s a step
+    at(2, 0, 50.0)
+    at(2, 1, 70.0)  # window 2's first step, set-up included: left out again
+    assert pace.seconds_left(at(2, 2, 73.0)) == pytest.approx(3.0 * 8)
 
 
 def _request(tmp_path, steps: int) -> RunRequest:
@@ -113,10 +124,12 @@ def _request(tmp_path, steps: int) -> RunRequest:
 
 def test_a_run_in_a_thread_reports_progress_then_its_outcome(tmp_path) -> None:
     updates = list(run_in_thread(_request(tmp_path, 2), threading.Event()))
-    assert [u.progress.step for u in updates[:-1]] == [0, 1, 2]
+    raw = updates[0].raw  # the raw fill comes first, before any progress
+    assert [u.progress.step for u in updates[1:-1]] == [0, 1, 2]
     outcome = updates[-1].outcome
     assert outcome is not None and outcome.finetuned.shape == (3, 64, 64)
     assert outcome.finetuned.dtype == torch.uint8  # the photo's own type, full resolution
+    assert raw is not None and torch.equal(raw, outcome.raw)
 
 
 def test_a_cancelled_run_reports_where_it_stopped(tmp_path) -> None:

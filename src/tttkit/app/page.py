@@ -24,12 +24,12 @@ from tttkit.app.session import (
     DEFAULT_MAX_PIXELS,
     USER_ERRORS,
     Outcome,
+    Pace,
     Photo,
     RunRequest,
     Workspace,
     backbone_choices,
     check_holes,
-    eta_seconds,
     format_seconds,
     hole_mask,
     open_photo,
@@ -64,24 +64,41 @@ class AppConfig:
 
 @dataclass
 class _Sessions:
-    """Per-browser-session cancel switches, keyed by the framework's session id."""
+    """Per-browser-session cancel switches and click times, keyed by the framework's session
+    id, and which sessions have a run clicked and not yet over (the app's own queue view)."""
 
     running: dict[str, threading.Event] = field(default_factory=dict)
     armed: dict[str, threading.Event] = field(default_factory=dict)
+    clicked: dict[str, float] = field(default_factory=dict)
+    active: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def arm(self, session: str) -> None:
+    def arm(self, session: str) -> int:
         """Run was clicked: a switch for the coming run, before it waits in the queue, so
-        that Cancel also stops a run that has not started."""
+        that Cancel also stops a run that has not started. Returns how many other sessions'
+        runs are ahead of it."""
         event = threading.Event()
-        self.armed[session] = event
-        self.running[session] = event
+        with self.lock:
+            ahead = len(self.active - {session})
+            self.armed[session] = event
+            self.running[session] = event
+            self.clicked[session] = time.perf_counter()
+            self.active.add(session)
+        return ahead
 
-    def take(self, session: str) -> threading.Event:
-        """The switch of the run starting now: the armed one, or a new one for a run started
-        without the button (an API call)."""
-        event = self.armed.pop(session, None) or threading.Event()
-        self.running[session] = event
-        return event
+    def take(self, session: str) -> tuple[threading.Event, float]:
+        """The switch of the run starting now and when it was clicked: the armed one, or a
+        new one for a run started without the button (an API call)."""
+        with self.lock:
+            event = self.armed.pop(session, None) or threading.Event()
+            self.running[session] = event
+            self.active.add(session)
+            return event, self.clicked.pop(session, time.perf_counter())
+
+    def finish(self, session: str) -> None:
+        """The session's run is over (done, failed, cancelled or abandoned)."""
+        with self.lock:
+            self.active.discard(session)
 
     def cancel(self, session: str) -> bool:
         """Set the switch of the session's latest run; whether there was one."""
@@ -266,7 +283,7 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
             handlers.load_photo, [photo_file], [editor, photo_state, status], queue=False
         )
         strategy.change(handlers.strategy_changed, [strategy], [strategy_info, steps], queue=False)
-        run_button.click(handlers.arm, None, None, queue=False, api_name="arm").then(
+        run_button.click(handlers.arm, None, [status], queue=False, api_name="arm").then(
             handlers.run,
             inputs.components(),
             [status, preview, compare, scores, download, outcome_state],
@@ -335,27 +352,47 @@ class _Handlers:
             return strategy_description(name), gr.update()
         return strategy_description(name), gr.update(value=steps)
 
-    def arm(self, request: gr.Request) -> None:
-        """Run was clicked: a new cancel switch, before the run waits in the queue."""
-        self.sessions.arm(request.session_hash or "anonymous")
+    def arm(self, request: gr.Request) -> str:
+        """Run was clicked: a new cancel switch, before the run waits in the queue; the
+        status says at once what happens next."""
+        ahead = self.sessions.arm(request.session_hash or "anonymous")
+        if ahead:
+            runs = "1 run is" if ahead == 1 else f"{ahead} runs are"
+            text = f"Waiting: {runs} ahead of yours (one run at a time); yours starts next."
+        else:
+            text = "Starting: reading your strokes…"
+        return status_html(text, kind="running")
 
     def run(self, values: dict[Any, Any], request: gr.Request) -> Iterator[_Yield]:
         """Check the fields, run in a worker thread, and stream its progress to the page."""
-        keep = gr.update()
         session = request.session_hash or "anonymous"
-        cancel = self.sessions.take(session)
+        cancel, clicked = self.sessions.take(session)
+        try:
+            yield from self._run(values, session, cancel, clicked)
+        finally:
+            self.sessions.finish(session)
+
+    def _run(
+        self, values: dict[Any, Any], session: str, cancel: threading.Event, clicked: float
+    ) -> Iterator[_Yield]:
+        keep = gr.update()
         try:
             run_request = self.request(values)
         except USER_ERRORS as exc:
             yield status_html(str(exc), kind="error"), keep, keep, keep, keep, None
             return
         folder = self.config.workspace.folder(session)  # the previous run's files go
-        yield (status_html("Waiting for the network…", kind="running"), None, None, "",
-               gr.update(value=None, interactive=False), None)  # fmt: skip
-        started = time.perf_counter()
+        yield (status_html("Filling the hole with the network…", kind="running"), None, None,
+               "", gr.update(value=None, interactive=False), None)  # fmt: skip
+        pace = Pace()
         for update in run_in_thread(run_request, cancel):
-            if update.progress is not None:
-                yield _progress_view(update.progress, started)
+            if update.raw is not None:
+                text = "Raw fill shown (the network as it is); finetuning on your photo…"
+                yield (status_html(text, kind="running"), to_display(update.raw), keep, keep,
+                       keep, keep)  # fmt: skip
+            elif update.progress is not None:
+                pace.observe(update.progress)
+                yield _progress_view(update.progress, pace)
             elif update.cancelled_at is not None:
                 text = f"Cancelled after step {update.cancelled_at}."
                 yield status_html(text, kind="cancelled"), keep, keep, keep, keep, None
@@ -367,7 +404,7 @@ class _Handlers:
                     folder, outcome, "finetuned", run_request.photo.name
                 )
                 yield (
-                    status_html(_done_text(outcome), kind="done"),
+                    status_html(_done_text(outcome, time.perf_counter() - clicked), kind="done"),
                     to_display(outcome.finetuned),
                     (to_display(outcome.raw), to_display(outcome.finetuned)),
                     _scores_text(outcome),
@@ -399,9 +436,10 @@ class _Handlers:
         )  # fmt: skip
 
     def cancel(self, request: gr.Request) -> str:
-        """Stop this session's run before its next step (a waiting one stops as it starts)."""
+        """Stop this session's run, inside its current step (a waiting one stops as it
+        starts)."""
         stopped = self.sessions.cancel(request.session_hash or "anonymous")
-        text = "Cancelling: the run stops before its next step." if stopped else "No run."
+        text = "Cancelling: stopping within a second…" if stopped else "No run."
         return status_html(text, kind="cancelled")
 
     def choose(
@@ -415,32 +453,33 @@ class _Handlers:
         return gr.update(value=str(path), interactive=True)
 
 
-def _progress_view(progress: Any, started: float) -> _Yield:
+def _progress_view(progress: Any, pace: Pace) -> _Yield:
     keep = gr.update()
     done, total = overall_steps(progress)
     image = (
         to_display(progress.preview, at_least=PREVIEW_SIDE)
-        if progress.preview is not None
+        if progress.preview is not None and progress.step > 0  # step 0: the raw fill is shown
         else keep
     )
-    status = status_html(_progress_text(progress, started), step=done, total=total, kind="running")
+    status = status_html(_progress_text(progress, pace), step=done, total=total, kind="running")
     return status, image, keep, keep, keep, keep
 
 
-def _progress_text(progress: Any, started: float) -> str:
-    where = f"window {progress.window}/{progress.windows} · " if progress.windows > 1 else ""
+def _progress_text(progress: Any, pace: Pace) -> str:
+    where = f"part {progress.window} of {progress.windows} · " if progress.windows > 1 else ""
     loss = f" · loss {progress.loss:.4f}" if progress.loss is not None else ""
-    eta = format_seconds(eta_seconds(progress, started))
     if progress.step == 0:
         return f"{where}raw fill done; finetuning…"
-    return f"{where}step {progress.step}/{progress.total_steps}{loss} · ETA {eta}"
+    left = pace.seconds_left(progress)
+    eta = "measuring the pace…" if left is None else f"about {format_seconds(left)} left"
+    return f"{where}step {progress.step}/{progress.total_steps}{loss} · {eta}"
 
 
-def _done_text(outcome: Outcome) -> str:
+def _done_text(outcome: Outcome, since_click: float) -> str:
     chosen = (
         f" (output of step {outcome.output_step})" if outcome.output_step != outcome.steps else ""
     )
-    return f"Done: {outcome.steps} steps in {format_seconds(outcome.seconds)}{chosen}."
+    return f"Done: {outcome.steps} steps in {format_seconds(since_click)}{chosen}."
 
 
 def _scores_text(outcome: Outcome) -> str:

@@ -177,12 +177,19 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Update:
-    """What the worker reports: progress, then exactly one of outcome, error or cancelled."""
+    """What the worker reports: the raw fill and progress, then exactly one of outcome, error
+    or cancelled (the last update)."""
 
     progress: Progress | None = None
+    raw: Tensor | None = None  # (3, H, W) uint8: the whole photo's raw fill, before finetuning
     outcome: Outcome | None = None
     error: str | None = None
     cancelled_at: int | None = None
+
+    @property
+    def final(self) -> bool:
+        """Whether the run is over with this update."""
+        return self.outcome is not None or self.error is not None or self.cancelled_at is not None
 
 
 #: One run at a time in this process: the CPU has no room for two, and a cancelled run's
@@ -193,8 +200,9 @@ RUN_LOCK = threading.Lock()
 def run_in_thread(request: RunRequest, cancel: threading.Event) -> Iterator[Update]:
     """Run ``request`` in a worker thread; yield its :class:`Update` s as they come.
 
-    The worker waits for :data:`RUN_LOCK`; setting ``cancel`` stops it before its next step.
-    The generator's ``close()`` (the page went away) also cancels the run.
+    The worker waits for :data:`RUN_LOCK`; setting ``cancel`` stops it within a layer's work
+    (:mod:`tttkit.engine.cancellation`). The generator's ``close()`` (the page went away) also
+    cancels the run.
     """
     updates: queue.Queue[Update] = queue.Queue()
     worker = threading.Thread(
@@ -205,7 +213,7 @@ def run_in_thread(request: RunRequest, cancel: threading.Event) -> Iterator[Upda
         while True:
             update = updates.get()
             yield update
-            if update.progress is None:
+            if update.final:
                 return
     finally:
         cancel.set()  # a no-op after a normal end; stops an abandoned run
@@ -223,7 +231,7 @@ def _work(request: RunRequest, cancel: threading.Event, updates: queue.Queue[Upd
                 weights=request.weights, strategy=request.strategy, seed=request.seed,
                 device=request.device, label=request.photo.name, cancel=cancel,
                 on_progress=lambda progress: updates.put(Update(progress=progress)),
-                **request.overrides,
+                on_raw=lambda raw: updates.put(Update(raw=raw)), **request.overrides,
             )  # fmt: skip
         except RunCancelled as exc:
             updates.put(Update(cancelled_at=exc.step))
@@ -256,13 +264,34 @@ def overall_steps(progress: Progress) -> tuple[int, int]:
     return done, progress.windows * progress.total_steps
 
 
-def eta_seconds(progress: Progress, started: float, now: float | None = None) -> float | None:
-    """Seconds left, from the pace so far (``None`` before the first step)."""
-    now = time.perf_counter() if now is None else now
-    done, total = overall_steps(progress)
-    if progress.step == 0 or done == 0:
-        return None
-    return max(0.0, (now - started) / done * (total - done))
+class Pace:
+    """Seconds left, from the measured times of finished steps.
+
+    Each window's first step is left out: it also pays for setting the run up (the network's
+    copy, the first allocations), and counting it made the first estimates several times too
+    long. Before a second step has finished there is no estimate.
+    """
+
+    def __init__(self) -> None:
+        self.durations: list[float] = []
+        self._last: tuple[tuple[int, int], float] | None = None
+
+    def observe(self, progress: Progress, now: float | None = None) -> None:
+        """Note the moment ``progress`` arrived."""
+        now = time.perf_counter() if now is None else now
+        here = (progress.window, progress.step)
+        if self._last is not None and progress.step >= 2:
+            (window, step), then = self._last
+            if (window, step + 1) == here:
+                self.durations.append(now - then)
+        self._last = (here, now)
+
+    def seconds_left(self, progress: Progress) -> float | None:
+        """The estimate after ``progress``: mean step time × steps left (``None`` if unknown)."""
+        if not self.durations:
+            return None
+        done, total = overall_steps(progress)
+        return sum(self.durations) / len(self.durations) * max(0, total - done)
 
 
 def to_display(image: Tensor, at_least: int = 0) -> np.ndarray:

@@ -81,6 +81,14 @@ class GeneratorOutput:
     gradients: tuple[Tensor, ...] = field(default_factory=tuple)
 
 
+#: Name of a trainable structure on top of a generator's output, which a freezing policy may
+#: attach for test-time training (the thesis's first idea for future work: train a small
+#: structure while the network runs forward only). It is a submodule of the generator, so that
+#: it trains, is averaged, chosen and restored with the generator's weights; :meth:`Backbone.
+#: generate` calls it as ``head(fill, image, mask)`` in tttkit's conventions.
+OUTPUT_HEAD = "output_head"
+
+
 class Backbone(nn.Module):
     """Base class of every inpainting backbone.
 
@@ -164,14 +172,17 @@ class Backbone(nn.Module):
         return self.discriminator is not None
 
     def generate(self, image: Tensor, mask: Tensor) -> GeneratorOutput:
-        """Fill the holes of ``image`` (``[0, 1]``; ``mask`` 1 = hole), returning ``[0, 1]``."""
+        """Fill the holes of ``image`` (``[0, 1]``; ``mask`` 1 = hole), returning ``[0, 1]``;
+        through the generator's :data:`OUTPUT_HEAD` when a freezing policy attached one."""
         height, width = image.shape[-2:]
         native_image = self._pad(self._to_native(image))
         native_mask = self._pad(mask if self.conventions.hole_value == 1 else 1.0 - mask)
         out = self.native_generate(native_image, native_mask)
         padded = native_image.shape[-2:]
+        fill = self._from_native(_crop_like(out.image, padded, (height, width)))
+        head = getattr(self.generator, OUTPUT_HEAD, None)
         return GeneratorOutput(
-            image=self._from_native(_crop_like(out.image, padded, (height, width))),
+            image=fill if head is None else head(fill, image, mask),
             pyramid=tuple(
                 self._from_native(_crop_like(p, padded, (height, width))) for p in out.pyramid
             ),

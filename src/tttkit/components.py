@@ -166,7 +166,9 @@ class ParameterAdapter(Protocol):
     The engine calls :meth:`prepare` on its copy of the network after freezing the groups the
     policy returned and before collecting the trainable parameters, and :meth:`finalize` on the
     network it returns, after the chosen weights are loaded: whatever ``prepare`` added must be
-    folded back, so the returned network has the backbone's own structure. A layer group may be
+    folded back, so the returned network has the backbone's own structure — except a structure
+    on top of the generator's output (:data:`tttkit.backbone.OUTPUT_HEAD`), which cannot be
+    folded in and stays, making the fills it made. A layer group may be
     a view (a list made of the network's modules), so a module is replaced where the network
     holds it, found from ``network``.
     """

@@ -64,6 +64,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "tttkit_strategies.augmentations",
     "tttkit_strategies.freezing",
     "tttkit_strategies.efficient",
+    "tttkit_strategies.output_head",
     "tttkit_strategies.eval_masks",
     "tttkit_strategies.ablations",
     "tttkit_strategies.defaults",

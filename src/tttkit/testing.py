@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from tttkit.backbone import Backbone, check_layer_groups
+from tttkit.backbone import OUTPUT_HEAD, Backbone, check_layer_groups
 from tttkit.components import FillContext, MaskSamplingError, ParameterAdapter, View
 from tttkit.engine.contracts import MIN_AGREEMENT, binary, mask_agreement, pattern_view
 from tttkit.imageops import dilate
@@ -316,8 +316,9 @@ def check_freezing_policy(
     taken through what the engine does with it: ``prepare`` on a copy with the frozen groups
     frozen leaves some generator parameter trainable and the copy still fills finite values;
     after one training step, ``finalize`` gives back the backbone's own structure (same state
-    dict keys and shapes), and without training, ``prepare`` then ``finalize`` changes no
-    weight (what it adds starts as no change).
+    dict keys and shapes, beside an :data:`~tttkit.backbone.OUTPUT_HEAD` it attached), and
+    without training, ``prepare`` then ``finalize`` changes no weight and no fill (what it adds
+    starts as no change).
     """
     policy = factory(**dict(params or {}))
     net = backbone if backbone is not None else _tiny_backbone()
@@ -350,13 +351,23 @@ def _trainable_copy(net: Backbone, frozen: set[str]) -> tuple[Backbone, dict[str
     return copied, groups
 
 
+def _own_shapes(net: Backbone) -> dict[str, tuple[int, ...]]:
+    """State-dict shapes, without an attached :data:`~tttkit.backbone.OUTPUT_HEAD` (a structure
+    on top that cannot be folded in, and stays)."""
+    head = f"generator.{OUTPUT_HEAD}."
+    return {k: tuple(v.shape) for k, v in net.state_dict().items() if not k.startswith(head)}
+
+
 def _check_adapter(policy: ParameterAdapter, net: Backbone, frozen: set[str], size: int) -> None:
     """What the engine does with a :class:`~tttkit.components.ParameterAdapter`."""
-    shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    shapes = _own_shapes(net)
+    image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    mask = torch.zeros(1, 1, size, size)
+    mask[:, :, size // 4 : size // 2, size // 4 : size // 2] = 1
     untouched, groups = _trainable_copy(net, frozen)
     policy.prepare(untouched, groups)
     policy.finalize(untouched)
-    assert {k: tuple(v.shape) for k, v in untouched.state_dict().items()} == shapes, (
+    assert _own_shapes(untouched) == shapes, (
         "prepare then finalize did not give back the backbone's own structure"
     )
     for key, value in net.state_dict().items():
@@ -364,19 +375,24 @@ def _check_adapter(policy: ParameterAdapter, net: Backbone, frozen: set[str], si
             f"prepare then finalize, without training, changed {key}: what prepare adds must "
             "start as no change"
         )
+    if hasattr(untouched.generator, OUTPUT_HEAD):
+        with torch.no_grad():
+            same = torch.allclose(
+                untouched.eval().generate(image, mask).image,
+                copy.deepcopy(net).eval().generate(image, mask).image,
+                atol=1e-6,
+            )
+        assert same, "the output head, untrained, changes the fill: it must start as no change"
     trained, groups = _trainable_copy(net, frozen)
     policy.prepare(trained, groups)
     params = [p for p in trained.generator.parameters() if p.requires_grad]
     assert params, "after prepare nothing of the generator is left to train"
-    image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
-    mask = torch.zeros(1, 1, size, size)
-    mask[:, :, size // 4 : size // 2, size // 4 : size // 2] = 1
     fill = trained.generate(image, mask).image
     assert bool(torch.isfinite(fill).all()), "after prepare the network fills non-finite values"
     optimizer = torch.optim.SGD(params, lr=1e-2)
     fill.mean().backward()
     optimizer.step()
     policy.finalize(trained)
-    assert {k: tuple(v.shape) for k, v in trained.state_dict().items()} == shapes, (
+    assert _own_shapes(trained) == shapes, (
         "after a training step, finalize did not give back the backbone's own structure"
     )

@@ -83,7 +83,8 @@ _moved.install()  # old module paths (tttkit.losses, tttkit.regions…) import w
 
 def registry(kind: str) -> Registry[Any]:
     """The registry of one kind: ``backbones``, ``finetune-masks``, ``fillers``,
-    ``augmentations``, ``freezing-policies``, ``eval-masks`` or ``strategies``."""
+    ``augmentations``, ``freezing-policies``, ``eval-masks``, ``reference-aligners`` or
+    ``strategies``."""
     return get_host().registry(kind)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,15 @@ from tttkit.io import InputError, read_image, read_mask
 from tttkit.metrics import image_metrics
 from tttkit.options import DEFAULT_STRATEGY, Overrides, RunOptions
 from tttkit.plugins import PluginHost, get_host
+from tttkit.references import (
+    DEFAULT_SHARE,
+    Reference,
+    ReferenceViews,
+    align_references,
+    read_reference,
+    reference_views,
+    refuse_the_photo_itself,
+)
 from tttkit.registry import Entry, check_parameters
 from tttkit.strategy import get_strategy
 from tttkit.windows import (
@@ -223,6 +232,9 @@ def adapt(
     on_progress: ProgressCallback | None = None,
     on_raw: Callable[[Tensor], None] | None = None,
     cancel: CancelSignal | None = None,
+    references: Sequence[Tensor | str | Path] | None = None,
+    reference_aligner: str = "homography",
+    reference_share: float = DEFAULT_SHARE,
     **overrides: Any,
 ) -> Result:
     """Test-time train a backbone on one image and fill its holes.
@@ -264,6 +276,12 @@ def adapt(
         cancel: anything with ``is_set()`` (a ``threading.Event``), checked before every
             step and inside it (at every layer): once set, the run stops within a layer's work
             and raises :class:`tttkit.errors.RunCancelled`.
+        references: other shots of the same scene (files or ``(3, H, W)`` tensors): each is
+            aligned to the photo by ``reference_aligner`` (a registered reference aligner;
+            one that does not match is skipped, with a notice) and ``reference_share`` of each
+            step's views are drawn from them (:mod:`tttkit.references`).
+        reference_aligner: how references are brought into the photo's frame.
+        reference_share: the share of views drawn from the references, in ``(0, 1]``.
         **overrides: ``steps``, ``lr``, ``batch_size``, ``finetune_mask``, ``filler``,
             ``augment``, ``freeze``, ``select``, ``early_stop``, ``refit``, ``sets`` — as the CLI
             flags of the same names.
@@ -307,13 +325,19 @@ def adapt(
     run = run.replace(device=resolve_device(run.device))
     perceptual = _perceptual_network(spec, perceptual_weights, run.device)  # type: ignore[arg-type]
     plan, labels = plan_windows(mask, net.conventions.working_size, windows)
-    shared = _Shared(spec, net, run, perceptual, host, on_progress, cancel)
+    aligned, reference_notices = _aligned_references(
+        references, image, mask, reference_aligner, reference_share, host
+    )
+    notices += reference_notices
+    shared = _Shared(spec, net, run, perceptual, host, on_progress, cancel, aligned,
+                     reference_share)  # fmt: skip
     try:
         if len(plan) == 1 and plan[0].is_whole(*image.shape[-2:]):  # one plain run
             result = run_ttt(
                 net, as_unit(image), mask, spec, run, ground_truth=ground_truth,
                 perceptual=perceptual, label=label, host=host,
                 on_progress=_raw_relay(on_progress, on_raw, image.dtype), cancel=cancel,
+                references=shared.references_in(plan[0]),
             )  # fmt: skip
             result.raw = to_dtype(result.raw, image.dtype)
             result.finetuned = to_dtype(result.finetuned, image.dtype)
@@ -375,6 +399,14 @@ class _Shared:
     host: PluginHost
     on_progress: ProgressCallback | None = None
     cancel: CancelSignal | None = None
+    references: list[Reference] = field(default_factory=list)
+    reference_share: float = DEFAULT_SHARE
+
+    def references_in(self, window: Window) -> ReferenceViews | None:
+        """The aligned references warped into ``window`` (``None``: none, or none reaches it)."""
+        if not self.references:
+            return None
+        return reference_views(self.references, window, self.reference_share)
 
     def window_progress(self, window: int, windows: int) -> ProgressCallback | None:
         """The progress callback for one window's run: its reports name the window."""
@@ -382,6 +414,39 @@ class _Shared:
         if callback is None:
             return None
         return lambda progress: callback(replace(progress, window=window, windows=windows))
+
+
+def _aligned_references(
+    references: Sequence[Tensor | str | Path] | None,
+    image: Tensor,
+    mask: Tensor,
+    aligner_name: str,
+    share: float,
+    host: PluginHost,
+) -> tuple[list[Reference], list[str]]:
+    """Read and align the references before any work; what was used and skipped, as notices."""
+    if not references:
+        return [], []
+    if not 0.0 < share <= 1.0:
+        raise InputError(f"reference share must be in (0, 1], got {share}")
+    aligner = host.registry("reference-aligners").get(aligner_name)()
+    target = to_dtype(image, torch.uint8)
+    named: list[tuple[str, Tensor]] = []
+    for index, given in enumerate(references, start=1):
+        if isinstance(given, (str, Path)):
+            named.append(read_reference(given, target))
+            continue
+        pixels = to_dtype(as_image(given), torch.uint8)
+        refuse_the_photo_itself(str(index), pixels, target)
+        named.append((f"#{index}", pixels))
+    with host.naming_failures(f"aligning references ({aligner_name})"):
+        kept, skipped = align_references(target, mask.to(torch.uint8), named, aligner)
+    notices = [f"reference {name}: used ({ref_note})" for name, ref_note in
+               ((r.name, r.note) for r in kept)]  # fmt: skip
+    notices += [f"reference {name}: skipped, {why}" for name, why in skipped]
+    if not kept:
+        notices.append("no reference matched the photo: finetuned on the photo alone")
+    return kept, notices
 
 
 def _raw_relay(
@@ -448,7 +513,7 @@ def _run_windows(
             ground_truth=None if ground_truth is None else to_network(ground_truth, window),
             perceptual=shared.perceptual, label=f"{label} window {index}/{len(windows)}",
             host=shared.host, on_progress=shared.window_progress(index, len(windows)),
-            cancel=shared.cancel,
+            cancel=shared.cancel, references=shared.references_in(window),
         )  # fmt: skip
         paste(raw, part.raw, responsible, window)
         paste(finetuned, part.finetuned, responsible, window)

@@ -209,3 +209,32 @@ def free_form_masks(**params: Any) -> Callable[..., Tensor]:
     from tttkit.plugins import get_host
 
     return get_host().registry("finetune-masks").get(FREE_FORM)(**params)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Where a reference photo's pixels land in the target photo, as a reference aligner finds.
+
+    Attributes:
+        matrix: ``3×3`` (nested lists or an array) mapping a reference pixel ``(x, y, 1)`` to
+            the target's pixel coordinates, homogeneous; ``None`` when the reference does not
+            match the target (it is then not used).
+        note: why, in a few words for the user ("412 matching points", "too few matching
+            points (7)").
+    """
+
+    matrix: Any
+    note: str
+
+
+class ReferenceAligner(Protocol):
+    """Brings another shot of the same scene into the target photo's frame (``--reference``).
+
+    Called once per reference with full-resolution ``(3, H, W)`` uint8 photos (they may be
+    large: work on a reduced copy) and the target's holes ``(1, H, W)`` (uint8, 1 = hole, where
+    the target shows something else than the scene: match on the known pixels only).
+    """
+
+    def __call__(self, target: Tensor, holes: Tensor, reference: Tensor) -> Alignment:
+        """Return the reference-to-target mapping, or ``Alignment(None, why)``."""
+        ...

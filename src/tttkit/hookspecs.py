@@ -122,6 +122,20 @@ def tttkit_register_eval_masks(register: RegisterFactory) -> None:
 
 
 @hookspec
+def tttkit_register_reference_aligners(register: RegisterFactory) -> None:
+    """Register reference aligners: how another shot of the scene (``--reference``) is brought
+    into the target photo's frame before test-time training draws views from it.
+
+    Args:
+        register: call ``register(name, factory, description="")``; ``factory(**params)``
+            returns a :class:`tttkit.components.ReferenceAligner`, called as
+            ``aligner(target, holes, reference)`` with full-resolution uint8 photos; it
+            returns a :class:`tttkit.components.Alignment` (a 3×3 reference-to-target mapping,
+            or ``None`` and why the reference does not match, so that it is skipped).
+    """
+
+
+@hookspec
 def tttkit_register_strategies(register: RegisterStrategy) -> None:
     """Register named strategies (presets).
 

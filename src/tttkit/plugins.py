@@ -66,6 +66,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "tttkit_strategies.efficient",
     "tttkit_strategies.output_head",
     "tttkit_strategies.eval_masks",
+    "tttkit_strategies.aligners",
     "tttkit_strategies.ablations",
     "tttkit_strategies.defaults",
 )
@@ -97,6 +98,7 @@ KINDS: dict[str, Kind] = {
         Kind("augmentations", "augmentation", "tttkit_register_augmentations"),
         Kind("freezing-policies", "freezing policy", "tttkit_register_freezing_policies"),
         Kind("eval-masks", "evaluation-mask kind", "tttkit_register_eval_masks"),
+        Kind("reference-aligners", "reference aligner", "tttkit_register_reference_aligners"),
         Kind("strategies", "strategy", "tttkit_register_strategies"),
     )
 }

@@ -53,6 +53,7 @@ from tttkit.io import InputError
 from tttkit.metrics import image_metrics
 from tttkit.options import RunOptions
 from tttkit.plugins import PluginHost, get_host
+from tttkit.references import ReferenceViews
 from tttkit.strategy import COMPONENT_KINDS, check_strategy
 
 #: A user mask covering more than this fraction leaves too little context to learn from.
@@ -292,6 +293,7 @@ def run_ttt(
     host: PluginHost | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelSignal | None = None,
+    references: ReferenceViews | None = None,
 ) -> Result:
     """Run test-time training of ``backbone`` on one image and fill its holes.
 
@@ -314,6 +316,8 @@ def run_ttt(
         cancel: checked before every step and inside it, at every layer's forward pass and
             gradient (:mod:`tttkit.engine.cancellation`); once set, the run raises
             :class:`tttkit.errors.RunCancelled` within one layer's work.
+        references: other shots of the scene in this image's frame (:mod:`tttkit.references`):
+            some of each step's views are drawn from them.
 
     With ``spec.refit``, a run that held out a validation area (``select="best"``, or
     ``early_stop``) only chooses how many steps to train — the best-scoring step, or the step at
@@ -323,7 +327,8 @@ def run_ttt(
     own evaluations; ``history`` and ``evaluations`` are the second run's.
     """
     options = options or RunOptions()
-    inputs = _Inputs(image, mask, ground_truth, perceptual, host or get_host(), on_progress, cancel)
+    inputs = _Inputs(image, mask, ground_truth, perceptual, host or get_host(), on_progress, cancel,
+                     references)  # fmt: skip
     with inputs.host.naming_failures():  # an exception in plugin code names the plugin
         probe = _run(backbone, inputs, spec, options, label)
         selection = probe.selection
@@ -353,6 +358,7 @@ class _Inputs:
     host: PluginHost
     on_progress: ProgressCallback | None = None
     cancel: CancelSignal | None = None
+    references: ReferenceViews | None = None
 
 
 def _refitted(probe: Result, refit: Result, spec: StrategySpec) -> Result:
@@ -388,7 +394,8 @@ def _run(
     if not _has_holes(user_mask):
         return _unchanged(image, spec, options.seed)
     run = _Run(backbone, image, user_mask, spec, options.replace(device=device), host=host,
-               perceptual=inputs.perceptual, target=target)  # fmt: skip
+               perceptual=inputs.perceptual, target=target,
+               references=inputs.references)  # fmt: skip
     completed = 0  # steps finished, for a cancellation from inside a step
     with checked_inside_steps(run.net, inputs.cancel, lambda: completed):
         run.evaluate(0)
@@ -556,8 +563,10 @@ class _Run:
         host: PluginHost,
         perceptual: nn.Module | None,
         target: Tensor | None,
+        references: ReferenceViews | None = None,
     ) -> None:
         self.spec, self.seed, self.device = spec, options.seed, torch.device(options.device)
+        self.references = None if references is None else references.to(self.device)
         self.host = host
         self.dtype = resolve_precision(options.precision, self.device)
         self.image, self.user_mask, self.target = image, user_mask, target
@@ -717,7 +726,7 @@ class _Run:
         losses = _train_step(
             self.net, self.image, self.hidden, self.forbidden, self.spec, self.parts,
             self.generator, self.perceptual, self._predict, self.opt_g, self.opt_d,
-            self.adversarial, self.dtype, checks=self.checks,
+            self.adversarial, self.dtype, checks=self.checks, references=self.references,
         )  # fmt: skip
         metrics = None
         if not math.isfinite(losses["total"]):
@@ -813,19 +822,26 @@ def _train_step(
     dtype: torch.dtype | None = None,
     *,
     checks: StepChecks | None = None,
+    references: ReferenceViews | None = None,
 ) -> dict[str, float]:
     """One finetuning step on a batch of views; returns the loss terms as floats.
 
     ``dtype`` is the autocast precision of the forward passes (``None``: fp32); ``checks``
-    checks what the filler, the finetuning masks and the augmentations return (none: trusted).
+    checks what the filler, the finetuning masks and the augmentations return (none: trusted);
+    with ``references``, some views are other shots of the scene (their missing pixels are
+    treated as holes).
     """
     batch = spec.batch_size
     images = image.expand(batch, -1, -1, -1)
     user_masks = user_mask.expand(batch, -1, -1, -1)
+    forbidden = forbidden.expand(batch, -1, -1, -1)
+    if references is not None:
+        images, user_masks, forbidden = references.mix(
+            images, user_masks, forbidden, spec.hole_margin, generator
+        )
     filled = parts.filler(images, user_masks, FillContext(generator=generator, predict=predict))
     if checks is not None:
         filled = checks.filled(filled, images)
-    forbidden = forbidden.expand(batch, -1, -1, -1)
     if 0 < spec.crop_size < min(image.shape[-2:]):  # cheaper views: train on crops
         filled, user_masks, forbidden = crop_views(
             spec.crop_size, generator, filled, user_masks, forbidden

@@ -1,0 +1,229 @@
+"""Companion photos as test-time training data: other shots of the same scene.
+
+A person who removes a passer-by often has other shots taken seconds apart in which the hidden
+part is visible (the thesis's last idea for future work). Each reference photo is brought into
+the target's frame by a registered reference aligner (:class:`tttkit.components.
+ReferenceAligner`; ``homography`` by default), then, for every window the target is completed
+in, warped into that window at the network's size. The engine draws some of each step's views
+from these reference views (:meth:`ReferenceViews.mix`): random finetuning masks on their
+pixels, as on the target — including where the target's hole is, which a well-aligned
+reference shows. Memory grows with the windows and the number of references, not with their
+resolution: only the window's part of a reference is warped, at the network's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from tttkit.imageops import dilate
+from tttkit.io import InputError, read_image
+from tttkit.windows import Window
+
+#: Default share of each step's views drawn from the references.
+DEFAULT_SHARE = 0.5
+
+#: A warped reference's border pixels blend with the empty outside; they count as missing.
+BORDER = 2
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference photo and where its pixels land in the target photo.
+
+    Attributes:
+        name: how messages call it (the file name).
+        pixels: ``(3, H, W)`` uint8, the photo as read (EXIF orientation applied).
+        matrix: ``3×3`` reference pixel → target pixel (homogeneous).
+        note: what the aligner said.
+    """
+
+    name: str
+    pixels: Tensor
+    matrix: np.ndarray
+    note: str
+
+
+@dataclass(frozen=True)
+class ReferenceViews:
+    """The references of one run, in its frame: what the engine draws views from.
+
+    Attributes:
+        images: ``(R, 3, h, w)`` in ``[0, 1]``, the run's size.
+        missing: ``(R, 1, h, w)``, 1 where a reference has no content (outside it once
+            aligned): treated as the target's holes are (filled, never a finetuning target).
+        share: of each step's views drawn from the references (``0 < share ≤ 1``; with two or
+            more views a step keeps at least one of the target).
+    """
+
+    images: Tensor
+    missing: Tensor
+    share: float = DEFAULT_SHARE
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.share <= 1.0:
+            raise ValueError(f"reference share must be in (0, 1], got {self.share}")
+        if self.images.dim() != 4 or self.images.shape[1] != 3 or len(self.images) == 0:
+            raise ValueError(f"reference images must be (R, 3, h, w), got {self.images.shape}")
+        if self.missing.shape != (len(self.images), 1, *self.images.shape[-2:]):
+            raise ValueError(
+                f"reference masks {tuple(self.missing.shape)} do not match the images "
+                f"{tuple(self.images.shape)}"
+            )
+
+    def to(self, device: torch.device | str) -> ReferenceViews:
+        """The same views on ``device``."""
+        return ReferenceViews(self.images.to(device), self.missing.to(device), self.share)
+
+    def views_per_step(self, batch: int, generator: torch.Generator) -> int:
+        """How many of a step's ``batch`` views come from the references."""
+        if batch == 1:
+            return int(torch.rand((), generator=generator) < self.share)
+        return min(batch - 1, max(1, round(batch * self.share)))
+
+    def mix(
+        self,
+        images: Tensor,
+        holes: Tensor,
+        forbidden: Tensor,
+        margin: int,
+        generator: torch.Generator,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Replace the last views of a step's batch by randomly chosen references.
+
+        Args:
+            images, holes, forbidden: the step's ``(B, …)`` target views, their holes, and
+                where finetuning masks must not go.
+            margin: pixels kept clear around missing content, as around the target's holes.
+            generator: the run's source of randomness.
+        """
+        count = self.views_per_step(len(images), generator)
+        if count == 0:
+            return images, holes, forbidden
+        pick = torch.randint(len(self.images), (count,), generator=generator).to(images.device)
+        missing = self.missing[pick]
+        keep = len(images) - count
+        return (
+            torch.cat((images[:keep], self.images[pick].to(images.dtype))),
+            torch.cat((holes[:keep], missing)),
+            torch.cat((forbidden[:keep], dilate(missing, margin))),
+        )
+
+
+def read_reference(
+    path: str | Path, target: Tensor, max_pixels: int | None = None
+) -> tuple[str, Tensor]:
+    """Read a reference photo as ``(name, (3, H, W) uint8)`` with the photo's own checks
+    (pixel limit, EXIF orientation, corrupt files named)."""
+    path = Path(path)
+    pixels = read_image(path, max_pixels=max_pixels, dtype=torch.uint8)
+    refuse_the_photo_itself(str(path), pixels, target)
+    return path.name, pixels
+
+
+def refuse_the_photo_itself(name: str, pixels: Tensor, target: Tensor) -> None:
+    """A reference with the target's very pixels shows nothing the target does not."""
+    if pixels.shape == target.shape and torch.equal(pixels, target):
+        raise InputError(
+            f"reference {name} is the photo itself (the same pixels): a reference must be "
+            "another shot of the scene"
+        )
+
+
+def align_references(
+    target: Tensor,
+    holes: Tensor,
+    references: Sequence[tuple[str, Tensor]],
+    aligner: object,
+) -> tuple[list[Reference], list[tuple[str, str]]]:
+    """Align each reference to ``target`` with ``aligner`` (a
+    :class:`~tttkit.components.ReferenceAligner`): ``(kept, [(name, why skipped)])``."""
+    kept, skipped = [], []
+    for name, pixels in references:
+        found = aligner(target, holes, pixels)  # type: ignore[operator]
+        if found.matrix is None:
+            skipped.append((name, found.note))
+            continue
+        matrix = np.asarray(found.matrix, dtype=np.float64).reshape(3, 3)
+        if not np.isfinite(matrix).all() or abs(np.linalg.det(matrix)) < 1e-12:
+            skipped.append((name, f"{found.note}; the mapping is degenerate"))
+            continue
+        kept.append(Reference(name, pixels, matrix, found.note))
+    return kept, skipped
+
+
+def window_matrix(window: Window) -> np.ndarray:
+    """Target photo pixel → the window's network pixel."""
+    height, width = window.network_size()
+    sy, sx = height / window.height, width / window.width
+    return np.array([[sx, 0.0, -window.left * sx], [0.0, sy, -window.top * sy], [0.0, 0.0, 1.0]])
+
+
+def reference_views(
+    references: Sequence[Reference], window: Window, share: float = DEFAULT_SHARE
+) -> ReferenceViews | None:
+    """Each reference warped into ``window`` at the network's size; ``None`` when none
+    reaches the window (every one shows none of it)."""
+    import cv2
+
+    height, width = window.network_size()
+    images, missing = [], []
+    for reference in references:
+        to_window = window_matrix(window) @ reference.matrix
+        pixels, to_window = _reduced(reference.pixels, to_window, (width / 2, height / 2))
+        picture = pixels.permute(1, 2, 0).numpy()
+        warped = cv2.warpPerspective(
+            picture, to_window, (width, height), flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+        )  # fmt: skip
+        inside = cv2.warpPerspective(
+            np.full(picture.shape[:2], 255, np.uint8), to_window, (width, height),
+            flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+        )  # fmt: skip
+        inside = cv2.erode(inside, np.ones((2 * BORDER + 1, 2 * BORDER + 1), np.uint8))
+        if not inside.any():
+            continue
+        images.append(torch.from_numpy(warped).permute(2, 0, 1).float() / 255)
+        missing.append(torch.from_numpy(inside == 0).float()[None])
+    if not images:
+        return None
+    return ReferenceViews(torch.stack(images), torch.stack(missing), share)
+
+
+def _reduced(
+    pixels: Tensor, to_window: np.ndarray, at: tuple[float, float]
+) -> tuple[Tensor, np.ndarray]:
+    """The reference area-downscaled to about twice the scale it is warped at (a linear warp
+    of a much larger image would alias), and the mapping from the reduced copy."""
+    import cv2
+
+    scale = _local_scale(np.linalg.inv(to_window), at)  # reference pixels per window pixel
+    factor = min(1.0, 2.0 / scale) if scale > 0 else 1.0
+    if factor >= 0.75:
+        return pixels, to_window
+    height, width = pixels.shape[-2:]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    small = cv2.resize(pixels.permute(1, 2, 0).numpy(), size, interpolation=cv2.INTER_AREA)
+    expand = np.diag([width / size[0], height / size[1], 1.0])  # reduced → reference pixels
+    return torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1), to_window @ expand
+
+
+def _local_scale(matrix: np.ndarray, at: tuple[float, float]) -> float:
+    """How many output pixels one input pixel spans near ``at`` (square root of the Jacobian's
+    determinant of the projective map)."""
+    x, y = at
+    w = matrix[2, 0] * x + matrix[2, 1] * y + matrix[2, 2]
+    u = (matrix[0, 0] * x + matrix[0, 1] * y + matrix[0, 2]) / w
+    v = (matrix[1, 0] * x + matrix[1, 1] * y + matrix[1, 2]) / w
+    jacobian = np.array(
+        [
+            [(matrix[0, 0] - u * matrix[2, 0]) / w, (matrix[0, 1] - u * matrix[2, 1]) / w],
+            [(matrix[1, 0] - v * matrix[2, 0]) / w, (matrix[1, 1] - v * matrix[2, 1]) / w],
+        ]
+    )
+    return float(np.sqrt(abs(np.linalg.det(jacobian))))

@@ -144,3 +144,51 @@ def test_a_missing_lpips_trunk_fails_before_the_run(files: dict[str, Path], tmp_
     )  # fmt: skip
     assert code == 2 and "--lpips-weights" in stderr and "nope.pth is not a file" in stderr
     assert not out.exists()
+
+
+def test_companions_are_picked_by_exif_and_listed_with_reasons(tmp_path: Path) -> None:
+    from tests.core.test_companions import _photo
+
+    folder = tmp_path / "trip"
+    folder.mkdir()
+    photo = _photo(folder / "target.jpg")
+    _photo(folder / "near.jpg", "2026:07:01 12:00:30")
+    _photo(folder / "later.jpg", "2026:07:01 15:00:00")
+    mask = torch.zeros(1, 24, 32)
+    mask[:, 8:14, 10:20] = 1
+    write_image(tmp_path / "mask.png", mask)
+    weights = tmp_path / "tiny.safetensors"
+    save_backbone(tiny_backbone(), "attention-net-compact", weights)
+    code, _, stderr = invoke(
+        str(photo), "--mask", str(tmp_path / "mask.png"), "--weights", str(weights),
+        "--steps", "1", "--out", str(tmp_path / "out.png"), "--companions", str(folder),
+        "--device", "cpu",
+    )  # fmt: skip
+    text = " ".join(stderr.split())
+    assert code == 0, stderr
+    assert "companion taken near.jpg: taken 30 s apart, same camera" in text
+    assert "companion left later.jpg: taken 3.0 h apart (more than 10 min)" in text
+    # random pixels share no features with the photo: the shot is aligned, found not to
+    # match, and skipped, with a notice
+    assert "reference near.jpg: skipped" in text and "finetuned on the photo alone" in text
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--reference", "missing.jpg", "--reference {dir}/missing.jpg: no such file"),
+        ("--references", "empty", "--references {dir}/empty: no photo in it"),
+        ("--companions", "photo.png", "--companions {dir}/photo.png: not a folder"),
+    ],
+)
+def test_bad_reference_options_are_named_before_any_work(
+    files: dict[str, Path], tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out.png"
+    code, _, stderr = invoke(
+        str(files["image"]), "--mask", str(files["mask"]), "--weights", str(files["weights"]),
+        "--out", str(out), option, str(tmp_path / value),
+    )  # fmt: skip
+    assert code != 0 and message.format(dir=tmp_path) in " ".join(stderr.split())
+    assert not out.exists()

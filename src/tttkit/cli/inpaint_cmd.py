@@ -105,6 +105,48 @@ def inpaint_command(
         str | None, typer.Option("--region", hidden=True, help="Old name of --windows.")
     ] = None,
     max_pixels: MaxPixelsOption = None,
+    reference: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--reference",
+            help="Another shot of the same scene, finetuned on too (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    references_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--references", help="A folder of such shots: all its photos.", show_default=False
+        ),
+    ] = None,
+    companions: Annotated[
+        Path | None,
+        typer.Option(
+            "--companions",
+            help="A folder to pick such shots from by EXIF: taken within --companion-minutes "
+            "of the photo, within --companion-meters when both have GPS, same camera.",
+            show_default=False,
+        ),
+    ] = None,
+    companion_minutes: Annotated[
+        float, typer.Option("--companion-minutes", min=0.0, help="Largest time apart.")
+    ] = 10.0,
+    companion_meters: Annotated[
+        float, typer.Option("--companion-meters", min=0.0, help="Largest distance apart.")
+    ] = 200.0,
+    reference_aligner: Annotated[
+        str,
+        typer.Option(
+            "--reference-aligner",
+            help="How shots are aligned to the photo (`tttkit list reference-aligners`).",
+        ),
+    ] = "homography",
+    reference_share: Annotated[
+        float,
+        typer.Option(
+            "--reference-share", min=0.0, max=1.0, help="Share of each step's views from them."
+        ),
+    ] = 0.5,
     resize_mask: Annotated[
         bool, typer.Option("--resize-mask", help="Resize a mask of another size to the image.")
     ] = False,
@@ -129,6 +171,10 @@ def inpaint_command(
     if save_raw is not None:
         check_output_file(save_raw, "--save-raw", inputs=[*inputs, ("--out", out)])
     windows = _window_mode(windows, region)
+    shots = _reference_paths(
+        image, reference or [], references_dir, companions, companion_minutes, companion_meters,
+        quiet=as_json,
+    )  # fmt: skip
     photo = read_image(image, max_pixels=max_pixels, dtype=torch.uint8)
     size = tuple(photo.shape[-2:])
     holes = read_mask(user_mask, max_pixels=max_pixels)
@@ -159,7 +205,9 @@ def inpaint_command(
             ground_truth=truth, perceptual_weights=perceptual_weights, windows=windows,
             backbone_options=parse_options(backbone_options), label=image.name,
             options=run.replace(show_progress=not as_json),
-            on_raw=raw if save_raw is not None else None, **overrides.as_kwargs(),
+            on_raw=raw if save_raw is not None else None, references=shots or None,
+            reference_aligner=reference_aligner, reference_share=reference_share,
+            **overrides.as_kwargs(),
         )  # fmt: skip
     except KeyboardInterrupt:
         done = (
@@ -201,6 +249,43 @@ def inpaint_command(
     if metrics is not None:
         for key, raw_value in metrics["raw"].items():
             stdout.print(f"  {key}: raw {raw_value:.4f} → {metrics['finetuned'][key]:.4f}")
+
+
+def _reference_paths(
+    image: Path,
+    files: list[Path],
+    folder: Path | None,
+    companions: Path | None,
+    minutes: float,
+    meters: float,
+    *,
+    quiet: bool,
+) -> list[Path]:
+    """The reference shots the options name, checked to exist; companions picked by EXIF are
+    listed with why (and why others were not), before any work."""
+    from tttkit.companions import find_companions, photos_in
+
+    shots = list(files)
+    for path in shots:
+        if not path.is_file():
+            raise InputError(f"--reference {path}: no such file")
+    if folder is not None:
+        shots += [p for p in photos_in(folder) if p.resolve() != image.resolve()]
+    if companions is not None:
+        found = find_companions(image, companions, minutes, meters)
+        taken = [c for c in found if c.taken]
+        if not quiet:
+            for c in found:
+                mark = "[green]taken[/]" if c.taken else "[dim]left[/]"
+                stderr.print(f"companion {mark} {escape(c.path.name)}: {escape(c.reason)}")
+            if not taken:
+                stderr.print(
+                    f"[yellow]no companion photo qualifies[/] in {escape(str(companions))} "
+                    f"(within {minutes:g} min, {meters:g} m, same camera): finetuning on the "
+                    "photo alone"
+                )
+        shots += [c.path for c in taken]
+    return list(dict.fromkeys(shots))
 
 
 class _RawWriter:

@@ -36,7 +36,8 @@ def _run_args(photo: Path, strokes: Path | None, *, steps: int = 1, weights: Pat
     }
     rest = [str(advanced.get(name, "")) for name in ADVANCED]
     rest[ADVANCED.index("batch_size")] = str(advanced.get("batch_size", 1))
-    return [editor, None, "attention-net-compact",
+    # the page's fields in the order they are made: editor, mask, other shots, backbone, …
+    return [editor, None, None, "attention-net-compact",
             handle_file(str(weights)) if weights else None, "default", steps, 0, *rest]  # fmt: skip
 
 

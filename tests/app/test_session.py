@@ -159,3 +159,22 @@ def test_the_workspace_empties_a_session_folder_and_removes_everything_at_close(
     assert not any(workspace.folder("abc/../x").iterdir())
     workspace.close()
     assert not workspace.root.exists()
+
+
+def test_a_run_takes_other_shots_of_the_scene_and_names_a_broken_one_by_file(tmp_path) -> None:
+    request = _request(tmp_path, 1)
+    shot = tmp_path / "uploads" / "shot.png"
+    shot.parent.mkdir()
+    flipped = request.photo.pixels.flip(-1)  # another picture: the aligner will not match it
+    Image.fromarray(flipped.permute(1, 2, 0).numpy()).save(shot)
+    with_shot = RunRequest(photo=request.photo, holes=request.holes, weights=request.weights,
+                           overrides=request.overrides, references=(str(shot),))  # fmt: skip
+    outcome = list(run_in_thread(with_shot, threading.Event()))[-1].outcome
+    assert outcome is not None
+    assert any(n.startswith("reference shot.png:") for n in outcome.notices), outcome.notices
+    broken = tmp_path / "uploads" / "broken.jpg"
+    broken.write_bytes(b"not a photo")
+    bad = RunRequest(photo=request.photo, holes=request.holes, weights=request.weights,
+                     overrides=request.overrides, references=(str(broken),))  # fmt: skip
+    error = list(run_in_thread(bad, threading.Event()))[-1].error
+    assert error is not None and "broken.jpg" in error and str(tmp_path) not in error

@@ -223,6 +223,12 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
                     label="…or upload a mask (white = hole; added to the strokes)",
                     file_types=["image"], type="filepath", elem_id="mask-file",
                 )  # fmt: skip
+                companions = gr.File(
+                    label="Other shots of the same scene (optional): where the hidden part "
+                    "shows, the network learns it from them",
+                    file_types=["image"], type="filepath", file_count="multiple",
+                    elem_id="companions",
+                )  # fmt: skip
             with gr.Column(scale=2):
                 backbone = gr.Dropdown(
                     choices=choices, value=default_backbone, label="Backbone", elem_id="backbone"
@@ -277,7 +283,7 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
                 )
 
         inputs = _Inputs(photo_state, editor, mask_file, backbone, weights, strategy, steps,
-                         seed, dict(zip(ADVANCED, advanced, strict=True)))  # fmt: skip
+                         seed, dict(zip(ADVANCED, advanced, strict=True)), companions)  # fmt: skip
         handlers = _Handlers(config, sessions, inputs)
         photo_file.change(
             handlers.load_photo, [photo_file], [editor, photo_state, status], queue=False
@@ -311,11 +317,12 @@ class _Inputs:
     steps: Any
     seed: Any
     advanced: dict[str, Any]
+    companions: Any
 
     def components(self) -> set[Any]:
         """All of them, as a set: the handler receives one ``{component: value}`` dict."""
         fixed = (self.photo, self.editor, self.mask_file, self.backbone, self.weights,
-                 self.strategy, self.steps, self.seed)  # fmt: skip
+                 self.strategy, self.steps, self.seed, self.companions)  # fmt: skip
         return {*fixed, *self.advanced.values()}
 
 
@@ -429,10 +436,12 @@ class _Handlers:
         weights = values[fields.weights]
         if weights is None and config.weights is not None and backbone == config.backbone:
             weights = config.weights
+        references = tuple(str(p) for p in (values[fields.companions] or []))
         return RunRequest(
             photo=photo, holes=holes, backbone=backbone, weights=weights,
             strategy=values[fields.strategy] or DEFAULT_STRATEGY,
             seed=int(values[fields.seed] or 0), device=config.device, overrides=overrides,
+            references=references,
         )  # fmt: skip
 
     def cancel(self, request: gr.Request) -> str:

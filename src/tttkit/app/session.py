@@ -156,6 +156,7 @@ class RunRequest:
     seed: int = 0
     device: str = "cpu"
     overrides: dict[str, Any] = field(default_factory=dict)
+    references: tuple[str, ...] = ()  # other shots of the scene (uploaded files)
 
 
 @dataclass
@@ -231,18 +232,26 @@ def _work(request: RunRequest, cancel: threading.Event, updates: queue.Queue[Upd
                 weights=request.weights, strategy=request.strategy, seed=request.seed,
                 device=request.device, label=request.photo.name, cancel=cancel,
                 on_progress=lambda progress: updates.put(Update(progress=progress)),
-                on_raw=lambda raw: updates.put(Update(raw=raw)), **request.overrides,
+                on_raw=lambda raw: updates.put(Update(raw=raw)),
+                references=list(request.references) or None, **request.overrides,
             )  # fmt: skip
         except RunCancelled as exc:
             updates.put(Update(cancelled_at=exc.step))
             return
         except USER_ERRORS as exc:
-            updates.put(Update(error=str(exc)))
+            updates.put(Update(error=_named(str(exc), request.references)))
             return
         except Exception as exc:
             updates.put(Update(error=f"the run failed: {type(exc).__name__}: {exc}"))
             return
         updates.put(Update(outcome=_outcome(result, time.perf_counter() - started)))
+
+
+def _named(message: str, uploads: tuple[str, ...]) -> str:
+    """A message with the server's paths of uploaded files replaced by their names."""
+    for path in uploads:
+        message = message.replace(str(path), Path(path).name)
+    return message
 
 
 def _outcome(result: Any, seconds: float) -> Outcome:

@@ -21,6 +21,7 @@ def test_there_is_a_hook_per_plugin_kind_and_lifecycle_event() -> None:
         "tttkit_register_augmentations",
         "tttkit_register_freezing_policies",
         "tttkit_register_eval_masks",
+        "tttkit_register_reference_aligners",
         "tttkit_register_strategies",
         "tttkit_run_start",
         "tttkit_step_end",

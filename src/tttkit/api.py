@@ -49,6 +49,8 @@ from tttkit.references import (
 )
 from tttkit.registry import Entry, check_parameters
 from tttkit.strategy import get_strategy
+from tttkit.weights_store import is_name
+from tttkit.weights_store import resolve as resolve_weights_name
 from tttkit.windows import (
     HoleLabels,
     Window,
@@ -79,6 +81,18 @@ def resolve_strategy(
     return overrides.apply(spec, host)
 
 
+def _named_weights(
+    backbone: Backbone | str | None, weights: str | Path | None
+) -> tuple[Backbone | str | None, str | Path | None]:
+    """``BACKBONE:NAME`` weights (e.g. ``lama:big-lama``) as their file, naming the backbone."""
+    if weights is None or not is_name(weights):
+        return backbone, weights
+    named_backbone, path = resolve_weights_name(str(weights))
+    if isinstance(backbone, str) and backbone != named_backbone:
+        raise InputError(f"--weights {weights} are weights of {named_backbone!r}, not {backbone!r}")
+    return (named_backbone if backbone is None else backbone), path
+
+
 def resolve_backbone(
     backbone: Backbone | str | None,
     weights: str | Path | None,
@@ -88,11 +102,14 @@ def resolve_backbone(
 ) -> tuple[str, Backbone]:
     """The network to finetune, with its weights, and its registered name.
 
-    Order: a :class:`Backbone` object as given (``weights`` loaded into it if any); a checkpoint
+    ``weights`` may name a known checkpoint, ``BACKBONE:NAME`` (:mod:`tttkit.weights_store`),
+    which also names the backbone. Order: a :class:`Backbone` object as given (``weights``
+    loaded into it if any); a checkpoint
     written by tttkit rebuilds its own backbone; otherwise the named backbone (or the strategy's,
     or :data:`DEFAULT_BACKBONE`) with ``weights``, or the weights its plugin ships. Without
     weights only a strategy that reinitializes (zero-shot) may run.
     """
+    backbone, weights = _named_weights(backbone, weights)
     if isinstance(backbone, Backbone):
         if weights is not None:
             with host.naming_failures(f"loading {weights} into {type(backbone).__name__}"):

@@ -19,7 +19,7 @@ import importlib.metadata
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -501,18 +501,36 @@ def _register_callback(
         factory: Callable[..., Any],
         description: str = "",
         weights: str | os.PathLike[str] | None = None,
+        checkpoints: Mapping[str, Any] | None = None,
     ) -> None:
         if not callable(factory):
             raise _BadRegistration(
                 f"registered {kind.singular} {name!r} with a non-callable factory"
             )
-        if weights is not None and kind.name != "backbones":
-            raise _BadRegistration(f"only backbones take weights ({name!r})")
-        extra = {"weights": str(weights)} if weights is not None else None
+        if (weights is not None or checkpoints) and kind.name != "backbones":
+            raise _BadRegistration(f"only backbones take weights or checkpoints ({name!r})")
+        extra: dict[str, Any] = {}
+        if weights is not None:
+            extra["weights"] = str(weights)
+        if checkpoints:
+            extra["checkpoints"] = _checked_checkpoints(name, checkpoints)
         if not _clashed(registry, name, plugin, clashes):
             registry.register(name, factory, plugin=plugin, description=description, extra=extra)
 
     return register
+
+
+def _checked_checkpoints(backbone: str, checkpoints: Mapping[str, Any]) -> dict[str, Any]:
+    """A backbone's known checkpoints (``tttkit.weights_store.Checkpoint`` by name)."""
+    from tttkit.weights_store import NAME_PATTERN, Checkpoint
+
+    for key, value in checkpoints.items():
+        if not isinstance(value, Checkpoint) or not NAME_PATTERN.match(f"{backbone}:{key}"):
+            raise _BadRegistration(
+                f"checkpoint {key!r} of backbone {backbone!r}: expected a name of letters, "
+                "digits, '.', '_' or '-' and a tttkit.weights_store.Checkpoint"
+            )
+    return dict(checkpoints)
 
 
 def _check_hook_names(plugin: object, name: str, pm: pluggy.PluginManager) -> None:

@@ -50,6 +50,7 @@ from torch import Tensor, nn
 from tttkit.backbone import Backbone, Conventions, GeneratorOutput
 from tttkit.checkpoint import CheckpointError, load_state_dict_strict, read_torch_state_dict
 from tttkit.plugins import hookimpl
+from tttkit.weights_store import Checkpoint
 
 #: A pair of local and global feature maps; either may be absent (``None``).
 Features = tuple[Tensor | None, Tensor | None]
@@ -528,6 +529,17 @@ def lama_fourier(**overrides: Any) -> LaMa:
     return LaMa(**{**LAMA_FOURIER_CONFIG, **overrides})
 
 
+#: The official Big LaMa release, as advimman/lama's README points to it (its Google Drive
+#: folder holds the same big-lama.zip); the publishers give no checksum, so the first
+#: download's is recorded (tttkit.weights_store).
+BIG_LAMA_RELEASE = Checkpoint(
+    file="big-lama.ckpt",
+    url="https://huggingface.co/smartywu/big-lama/resolve/main/big-lama.zip",
+    member="big-lama/models/best.ckpt",
+    licence="Apache-2.0 (advimman/lama)",
+)
+
+
 @hookimpl
 def tttkit_register_backbones(register: Callable[..., None]) -> None:
     """Register Big LaMa and LaMa-Fourier (weights: the user's official ``best.ckpt``).
@@ -538,6 +550,7 @@ def tttkit_register_backbones(register: Callable[..., None]) -> None:
         "lama",
         functools.partial(LaMa, **BIG_LAMA_CONFIG),
         description="Big LaMa FFC-ResNet (official best.ckpt loads as is), 51 M + 7 M parameters",
+        checkpoints={"big-lama": BIG_LAMA_RELEASE},
     )
     register(
         "lama-fourier",

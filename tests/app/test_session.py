@@ -178,3 +178,14 @@ def test_a_run_takes_other_shots_of_the_scene_and_names_a_broken_one_by_file(tmp
                      overrides=request.overrides, references=(str(broken),))  # fmt: skip
     error = list(run_in_thread(bad, threading.Event()))[-1].error
     assert error is not None and "broken.jpg" in error and str(tmp_path) not in error
+
+
+def test_the_page_lists_a_downloaded_checkpoint_with_its_backbone(tmp_path, monkeypatch) -> None:
+    from tttkit.app.session import backbone_choices, downloaded_weights
+
+    monkeypatch.setenv("TTTKIT_HOME", str(tmp_path))
+    assert ("lama (needs a weights file)", "lama") in backbone_choices()
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "big-lama.ckpt").write_bytes(b"as `tttkit weights pull` keeps it")
+    assert ("lama (weights: lama:big-lama, downloaded)", "lama") in backbone_choices()
+    assert downloaded_weights("lama") == tmp_path / "weights" / "big-lama.ckpt"

@@ -30,6 +30,7 @@ from tttkit.app.session import (
     Workspace,
     backbone_choices,
     check_holes,
+    downloaded_weights,
     format_seconds,
     hole_mask,
     open_photo,
@@ -436,6 +437,8 @@ class _Handlers:
         weights = values[fields.weights]
         if weights is None and config.weights is not None and backbone == config.backbone:
             weights = config.weights
+        if weights is None and backbone is not None:
+            weights = downloaded_weights(backbone)  # `tttkit weights pull` put one here
         references = tuple(str(p) for p in (values[fields.companions] or []))
         return RunRequest(
             photo=photo, holes=holes, backbone=backbone, weights=weights,

@@ -362,8 +362,11 @@ def backbone_choices(
     says so (its runs need a weights file), unless it is ``given``, the backbone the app was
     started with ``--weights`` for: that one names the file."""
     from tttkit.registry import REQUIRED
+    from tttkit.weights_store import known, local_path
 
     registry = tttkit.backbones()
+    here = {k.backbone: k.name for k in known().values()
+            if k.checkpoint.bundled is None and local_path(k) is not None}  # fmt: skip
     choices = []
     for name in registry.names():
         entry = registry.entry(name)
@@ -373,7 +376,21 @@ def backbone_choices(
         ships = bundled is not None and Path(bundled).is_file()
         if weights is not None and name == given:
             label = f"{name} (weights: {weights.name})"
+        elif not ships and name in here:
+            label = f"{name} (weights: {here[name]}, downloaded)"
         else:
             label = name if ships else f"{name} (needs a weights file)"
         choices.append((label, name))
     return choices
+
+
+def downloaded_weights(backbone: str) -> Path | None:
+    """A downloaded known checkpoint of ``backbone`` (``tttkit weights pull``), if any."""
+    from tttkit.weights_store import known, local_path
+
+    for entry in known().values():
+        if entry.backbone == backbone and entry.checkpoint.bundled is None:
+            path = local_path(entry)
+            if path is not None:
+                return path
+    return None

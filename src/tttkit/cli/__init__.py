@@ -14,6 +14,7 @@ from tttkit.cli.list_cmd import list_command
 from tttkit.cli.plugins_cmd import plugins_command
 from tttkit.cli.pretrain_cmd import pretrain_command
 from tttkit.cli.strategies_cmd import app as strategies_app
+from tttkit.cli.weights_cmd import app as weights_app
 from tttkit.engine.allocator import tune_allocator
 from tttkit.plugins import configure
 
@@ -64,6 +65,7 @@ app.command("masks")(masks_command)
 app.command("eval")(eval_command)
 app.command("report")(report_command)
 app.add_typer(strategies_app, name="strategies")
+app.add_typer(weights_app, name="weights")
 app.command("app", cls=_ListsBackbones)(app_command)
 
 

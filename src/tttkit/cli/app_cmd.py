@@ -82,7 +82,12 @@ def app_command(
     from tttkit.engine.execution import resolve_device
 
     if weights is not None and not weights.is_file():
-        raise InputError(f"--weights {weights}: no such file")
+        from tttkit.weights_store import is_name, resolve
+
+        if not is_name(weights):
+            raise InputError(f"--weights {weights}: no such file")
+        named, weights = resolve(str(weights))  # BACKBONE:NAME, e.g. lama:big-lama
+        backbone = backbone or named
     if weights is not None and backbone is None:
         backbone = _checkpoint_backbone(weights)  # so the page labels it with the file
     resolve_device(device)  # an unknown device fails now, not at the first run

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tttkit.plugins import hookimpl
+from tttkit.weights_store import Checkpoint
 from tttkit_backbones.attention_net.backbone import (
     attention_net,
     attention_net_compact,
@@ -36,4 +37,10 @@ def tttkit_register_backbones(register: Callable[..., None]) -> None:
         attention_net_compact,
         description="compact CPU variant (width 32, 256²): the default, with shipped weights",
         weights=COMPACT_WEIGHTS,
-    )
+        checkpoints={
+            "default": Checkpoint(
+                file=COMPACT_WEIGHTS.name, bundled=COMPACT_WEIGHTS,
+                licence="MIT, trained here on licence-clean photos (docs/model-card.md)",
+            )
+        },
+    )  # fmt: skip

@@ -558,9 +558,11 @@ def _combine(
         ]
     single = parts[0][1] if len(parts) == 1 else None
     notices = [n for _, p in parts for n in p.notices]
+    size = shared.net.conventions.working_size
+    parts_text = "one part" if len(parts) == 1 else f"{len(parts)} parts"
     notices.append(
-        f"completed {len(parts)} window(s) at the backbone's working size and pasted the fills "
-        "into the holes; metrics are at the photo's resolution"
+        f"the network works on {size}×{size} pixels: the holes were filled in {parts_text} of "
+        "the photo around them, each brought to that size and pasted back"
     )
     return Result(
         raw=raw,

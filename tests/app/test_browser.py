@@ -64,6 +64,16 @@ def _wait_status(page, text: str, timeout: float) -> str:  # type: ignore[no-unt
     raise AssertionError(f"{text!r} not shown in {timeout} s: {status!r}")
 
 
+def _wait_error(page, text: str, timeout: float) -> str:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = page.locator("#status").inner_text()
+        if text in status and page.locator("#status .ttt-error").count():
+            return status
+        time.sleep(0.25)
+    raise AssertionError(f"no error naming {text!r} in {timeout} s: {status!r}")
+
+
 def _wait_change(page, before: str, timeout: float) -> str:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -124,4 +134,21 @@ def test_paint_run_compare_and_download_in_a_browser(browser, served: Served, tm
     assert Image.open(kept).format == "PNG" and filled.shape == original.shape
     changed = (filled != original).any(axis=-1)
     assert 0.005 < changed.mean() < 0.25  # the stroke's hole was filled, and nothing else
+
+    # the comparison is a close-up of the hole; the checkbox shows the whole photo
+    close_up = page.locator("#compare img").first.get_attribute("src")
+    page.locator("#whole input").check()
+    deadline = time.monotonic() + 30
+    while page.locator("#compare img").first.get_attribute("src") == close_up:
+        assert time.monotonic() < deadline, "the whole photo was not shown"
+        time.sleep(0.25)
+
+    # a failed upload leaves no trace of the previous photo's run next to its error
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 this is not a photo")
+    page.set_input_files("#photo-file input[type=file]", str(broken))
+    _wait_error(page, "broken.jpg", 30)
+    assert page.locator("#preview img").count() == 0
+    assert page.locator("#compare img").count() == 0
+    assert page.locator("#download").is_disabled()
     assert outside == [], f"the page fetched from outside this machine: {outside}"

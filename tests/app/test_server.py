@@ -38,7 +38,8 @@ def _run_args(photo: Path, strokes: Path | None, *, steps: int = 1, weights: Pat
     rest[ADVANCED.index("batch_size")] = str(advanced.get("batch_size", 1))
     # the page's fields in the order they are made: editor, mask, other shots, backbone, …
     return [editor, None, None, "attention-net-compact",
-            handle_file(str(weights)) if weights else None, "default", steps, 0, *rest]  # fmt: skip
+            handle_file(str(weights)) if weights else None, "default", steps, 0, *rest,
+            False]  # fmt: skip  # the last: "show the whole photo"
 
 
 def _value(output: Any) -> Any:
@@ -47,7 +48,8 @@ def _value(output: Any) -> Any:
 
 
 def _open(client: Client, photo: Path) -> str:
-    return client.predict(handle_file(str(photo)), api_name="/load_photo")[-1]  # the status
+    outputs = client.predict(handle_file(str(photo)), api_name="/load_photo")
+    return next(o for o in outputs if isinstance(o, str) and "ttt-status" in o)  # the status
 
 
 def _files(served: Served, name: str, size: tuple[int, int] = (160, 120)) -> tuple[Path, Path]:

@@ -201,11 +201,12 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
         photo_state = gr.State(None)
         outcome_state = gr.State(None)
         gr.Markdown(
-            "# tttkit: fill holes with test-time training\n"
-            "1. Open a photo. 2. Paint over what should go (white strokes; the eraser takes "
-            "strokes back). 3. **Run**: the network first fills the hole as it is (*raw*), then "
-            "finetunes itself on your photo and fills it again (*finetuned*). 4. Compare both "
-            "and download the one you prefer, at the photo's full resolution."
+            "# tttkit: fill holes with test-time training\n\n"
+            "1. Open a photo (drop another one on it to replace it).\n"
+            "2. Paint over what should go (white strokes; the eraser takes strokes back).\n"
+            "3. **Run**: the network first fills the hole as it is (*raw*), then finetunes "
+            "itself on your photo and fills it again (*finetuned*).\n"
+            "4. Compare both and download the one you prefer, at the photo's full resolution."
         )
         with gr.Row():
             with gr.Column(scale=3):
@@ -215,7 +216,7 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
                 )  # fmt: skip
                 editor = gr.ImageEditor(
                     label="Paint the hole", type="numpy", image_mode="RGBA", sources=(),
-                    transforms=(), layers=False, elem_id="editor", height=560,
+                    transforms=(), layers=False, elem_id="editor", height=560, visible=False,
                     brush=gr.Brush(colors=[("#ffffff", 0.85), ("#ff00aa", 0.7)],
                                    default_size=24, color_mode="defaults"),
                     eraser=gr.Eraser(default_size=24),
@@ -274,6 +275,10 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
                 label="Raw (left) · finetuned (right)", interactive=False, elem_id="compare"
             )
             with gr.Column():
+                whole = gr.Checkbox(
+                    label="Show the whole photo (else a close-up of the holes)", value=False,
+                    elem_id="whole",
+                )  # fmt: skip
                 scores = gr.Markdown(elem_id="scores")
                 keep = gr.Radio(
                     choices=["finetuned", "raw"], value="finetuned", label="Keep",
@@ -284,11 +289,17 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
                 )
 
         inputs = _Inputs(photo_state, editor, mask_file, backbone, weights, strategy, steps,
-                         seed, dict(zip(ADVANCED, advanced, strict=True)), companions)  # fmt: skip
+                         seed, dict(zip(ADVANCED, advanced, strict=True)), companions,
+                         whole)  # fmt: skip
         handlers = _Handlers(config, sessions, inputs)
-        photo_file.change(
-            handlers.load_photo, [photo_file], [editor, photo_state, status], queue=False
-        )
+        photo_file.upload(
+            handlers.load_photo,
+            [photo_file],
+            [editor, photo_state, status, preview, compare, scores, download, outcome_state,
+             photo_file],
+            queue=False,
+        )  # fmt: skip
+        whole.change(handlers.compare_view, [whole, outcome_state], [compare], queue=False)
         strategy.change(handlers.strategy_changed, [strategy], [strategy_info, steps], queue=False)
         run_button.click(handlers.arm, None, [status], queue=False, api_name="arm").then(
             handlers.run,
@@ -319,11 +330,13 @@ class _Inputs:
     seed: Any
     advanced: dict[str, Any]
     companions: Any
+    whole: Any  # the comparison shows the whole photo, not a close-up
 
     def components(self) -> set[Any]:
         """All of them, as a set: the handler receives one ``{component: value}`` dict."""
         fixed = (self.photo, self.editor, self.mask_file, self.backbone, self.weights,
-                 self.strategy, self.steps, self.seed, self.companions)  # fmt: skip
+                 self.strategy, self.steps, self.seed, self.companions,
+                 self.whole)  # fmt: skip
         return {*fixed, *self.advanced.values()}
 
 
@@ -339,18 +352,27 @@ class _Handlers:
     sessions: _Sessions
     inputs: _Inputs
 
-    def load_photo(self, path: str | None) -> tuple[Any, Photo | None, str]:
-        """A photo was opened: read it at full resolution, show its canvas copy."""
+    def load_photo(self, path: str | None) -> tuple[Any, ...]:
+        """A photo was dropped: read it at full resolution and show its canvas copy; whatever
+        the previous photo's run left (fill, comparison, download) goes, on success or error.
+        The drop zone is emptied, so that another drop replaces the photo."""
+        cleared = (None, None, "", gr.update(value=None, interactive=False), None, None)
+        hidden = gr.update(value=None, visible=False)
         if path is None:
-            return None, None, status_html("Open a photo to begin.")
+            return hidden, None, status_html("Open a photo to begin."), *cleared
         name = Path(path).name
         try:
             photo = open_photo(path, name, self.config.max_pixels)
         except USER_ERRORS as exc:
-            return None, None, status_html(str(exc), kind="error")
+            return hidden, None, status_html(str(exc), kind="error"), *cleared
         height, width = photo.size
         message = f"{name}: {width}×{height}. Paint the hole, then Run."
-        return _editor_value(photo), photo, status_html(message)
+        shown = gr.update(value=_editor_value(photo), visible=True)
+        return shown, photo, status_html(message), *cleared
+
+    def compare_view(self, whole: bool, outcome: Outcome | None) -> Any:
+        """The before/after view: a close-up of the holes, or the whole photo."""
+        return None if outcome is None else outcome.compared(whole)
 
     def strategy_changed(self, name: str) -> tuple[str, Any]:
         """Show the strategy's description and preset its step count."""
@@ -414,7 +436,7 @@ class _Handlers:
                 yield (
                     status_html(_done_text(outcome, time.perf_counter() - clicked), kind="done"),
                     to_display(outcome.finetuned),
-                    (to_display(outcome.raw), to_display(outcome.finetuned)),
+                    outcome.compared(bool(values[self.inputs.whole])),
                     _scores_text(outcome),
                     gr.update(value=str(path), interactive=True),
                     outcome,

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -170,10 +170,41 @@ class Outcome:
     seconds: float
     scores: dict[str, float | None]  # self-validation score (lower is better) of each fill
     notices: list[str]
+    holes: Tensor | None = None  # (1, H, W) uint8, for the comparison's close-up
 
     def fill(self, which: str) -> Tensor:
         """``"raw"`` or ``"finetuned"``."""
         return self.raw if which == "raw" else self.finetuned
+
+    def compared(self, whole: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Both fills for the before/after view: a close-up of the holes (a hole is a few
+        pixels of a whole phone photo at the page's size), or the whole photo."""
+        box = None if whole or self.holes is None else close_up(self.holes)
+        views = []
+        for image in (self.raw, self.finetuned):
+            if box is not None:
+                top, left, bottom, right = box
+                image = image[:, top:bottom, left:right]
+            views.append(to_display(image, at_least=CLOSE_UP_SIDE))
+        return views[0], views[1]
+
+
+#: The close-up of the holes is shown at least this large (a small hole is enlarged).
+CLOSE_UP_SIDE = 512
+
+
+def close_up(holes: Tensor, margin: float = 0.5, least: int = 96) -> tuple[int, int, int, int]:
+    """``(top, left, bottom, right)``: the holes' bounding box grown by ``margin`` of its size
+    (at least ``least`` pixels) on every side, within the photo."""
+    rows = torch.nonzero(holes[0].any(dim=1)).flatten()
+    cols = torch.nonzero(holes[0].any(dim=0)).flatten()
+    height, width = holes.shape[-2:]
+    if len(rows) == 0:
+        return 0, 0, height, width
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    grow = max(least, round(margin * max(bottom - top, right - left)))
+    return (max(0, top - grow), max(0, left - grow), min(height, bottom + grow),
+            min(width, right + grow))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -244,7 +275,8 @@ def _work(request: RunRequest, cancel: threading.Event, updates: queue.Queue[Upd
         except Exception as exc:
             updates.put(Update(error=f"the run failed: {type(exc).__name__}: {exc}"))
             return
-        updates.put(Update(outcome=_outcome(result, time.perf_counter() - started)))
+        outcome = _outcome(result, time.perf_counter() - started)
+        updates.put(Update(outcome=replace(outcome, holes=request.holes)))
 
 
 def _named(message: str, uploads: tuple[str, ...]) -> str:

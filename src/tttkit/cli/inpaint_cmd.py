@@ -50,9 +50,14 @@ def _window_mode(windows: str, region: str | None) -> str:
 def inpaint_command(
     image: ExistingFile,
     user_mask: Annotated[
-        Path,
-        typer.Option("--mask", "-m", help="Mask file: white (> 127) = hole.", show_default=False),
-    ],
+        Path | None,
+        typer.Option(
+            "--mask",
+            "-m",
+            help="Mask file: white (> 127) = hole (many photos: a file for all, or a folder).",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output file [default: IMAGE_tttkit.png].")
     ] = None,
@@ -150,18 +155,41 @@ def inpaint_command(
     resize_mask: Annotated[
         bool, typer.Option("--resize-mask", help="Resize a mask of another size to the image.")
     ] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", min=1, help="Many photos: worker processes (the cores split between them)."
+        ),
+    ] = 1,
     as_json: JsonOption = False,
     *,
     overrides: Overrides,
     run: RunOptions,
 ) -> None:
-    """Finetune the backbone on IMAGE (test-time training), then fill the holes of --mask."""
+    """Finetune the backbone on IMAGE (test-time training), then fill the holes of --mask.
+
+    IMAGE may be a folder or a quoted glob ("photos/*.jpg"): every photo is filled with its
+    mask — LaMa's layout (name_mask000.png beside name.png) when --mask is not given, a masks
+    folder with the same names, or one mask file for all — into the --out folder, with
+    summary.jsonl; a rerun continues where the last stopped.
+    """
+    from tttkit.batch import is_batch
+
+    if is_batch(image):
+        from tttkit.cli.batch_run import Settings, inpaint_batch
+
+        settings = Settings(
+            backbone=backbone, weights=None if weights is None else str(weights),
+            strategy=strategy, windows=_window_mode(windows, region), max_pixels=max_pixels,
+            resize_mask=resize_mask, run=run, overrides=overrides.as_kwargs(),
+        )  # fmt: skip
+        inpaint_batch(image, user_mask, out, settings, jobs, resize_mask)
+        return
     # Imported here, not above, so that `tttkit --help` answers without loading torch.
     import torch
-    import torch.nn.functional as F
 
     from tttkit.api import adapt
-    from tttkit.io import check_output_file, read_image, read_mask, write_image
+    from tttkit.io import check_output_file, read_image, write_image
 
     # Everything that can be checked is checked before the photo is read or a step is run.
     out = out or image.with_name(f"{image.stem}_tttkit.png")
@@ -177,15 +205,7 @@ def inpaint_command(
     )  # fmt: skip
     photo = read_image(image, max_pixels=max_pixels, dtype=torch.uint8)
     size = tuple(photo.shape[-2:])
-    holes = read_mask(user_mask, max_pixels=max_pixels)
-    if tuple(holes.shape[-2:]) != size:
-        if not resize_mask:
-            raise InputError(
-                f"mask {user_mask} is {holes.shape[-1]}×{holes.shape[-2]} but image {image} is "
-                f"{size[1]}×{size[0]} (pass --resize-mask to resize it)"
-            )
-        holes = (F.interpolate(holes[None], size=size, mode="nearest")[0] > 0.5).float()
-    holes = holes.to(torch.uint8)  # a quarter of float32's memory on a large photo
+    holes = _read_holes(user_mask, image, size, resize_mask, max_pixels)
     truth = read_image(ground_truth, max_pixels=max_pixels) if ground_truth is not None else None
     if truth is not None and tuple(truth.shape[-2:]) != size:
         raise InputError(
@@ -286,6 +306,32 @@ def _reference_paths(
                 )
         shots += [c.path for c in taken]
     return list(dict.fromkeys(shots))
+
+
+def _read_holes(
+    user_mask: Path | None,
+    image: Path,
+    size: tuple[int, ...],
+    resize_mask: bool,
+    max_pixels: int | None,
+) -> Tensor:
+    """The mask of one photo as uint8 (a quarter of float32's memory on a large photo)."""
+    import torch
+    import torch.nn.functional as F
+
+    from tttkit.io import read_mask
+
+    if user_mask is None:
+        raise InputError("--mask: give the mask of IMAGE (white = hole)")
+    holes = read_mask(user_mask, max_pixels=max_pixels)
+    if tuple(holes.shape[-2:]) != size:
+        if not resize_mask:
+            raise InputError(
+                f"mask {user_mask} is {holes.shape[-1]}×{holes.shape[-2]} but image {image} is "
+                f"{size[1]}×{size[0]} (pass --resize-mask to resize it)"
+            )
+        holes = (F.interpolate(holes[None], size=size, mode="nearest")[0] > 0.5).float()
+    return holes.to(torch.uint8)
 
 
 class _RawWriter:

@@ -53,35 +53,34 @@ def _shoot(page, path: Path) -> None:  # type: ignore[no-untyped-def]
     page.screenshot(path=str(path), full_page=True, type="jpeg", quality=70)
 
 
-def _wait_status(page, text: str, timeout: float) -> str:  # type: ignore[no-untyped-def]
+def _wait(page, done, timeout: float, what: str, every: float = 0.25) -> str:  # type: ignore[no-untyped-def]
+    """Poll the status text (``#status .ttt-text``) until ``done(text)``; return the text."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = page.locator("#status").inner_text()
-        if text in status:
-            return status
+        text = page.locator("#status .ttt-text").inner_text()
+        if done(text):
+            return text
+        time.sleep(every)
+    raise AssertionError(f"{what} within {timeout} s: the status says {text!r}")
+
+
+def _wait_status(page, text: str, timeout: float) -> str:  # type: ignore[no-untyped-def]
+    def shown(status: str) -> bool:
         assert "rror" not in status and "Cancelled" not in status, status
-        time.sleep(0.25)
-    raise AssertionError(f"{text!r} not shown in {timeout} s: {status!r}")
+        return text in status
+
+    return _wait(page, shown, timeout, f"{text!r} not shown")
 
 
 def _wait_error(page, text: str, timeout: float) -> str:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = page.locator("#status").inner_text()
-        if text in status and page.locator("#status .ttt-error").count():
-            return status
-        time.sleep(0.25)
-    raise AssertionError(f"no error naming {text!r} in {timeout} s: {status!r}")
+    def named(status: str) -> bool:
+        return text in status and page.locator("#status .ttt-error").count() > 0
+
+    return _wait(page, named, timeout, f"no error naming {text!r}")
 
 
 def _wait_change(page, before: str, timeout: float) -> str:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = page.locator("#status .ttt-text").inner_text()
-        if status != before:
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"the status still says {before!r} after {timeout} s")
+    return _wait(page, lambda s: s != before, timeout, "no change", every=0.05)
 
 
 def test_paint_run_compare_and_download_in_a_browser(browser, served: Served, tmp_path) -> None:  # type: ignore[no-untyped-def]

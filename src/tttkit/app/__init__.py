@@ -83,6 +83,9 @@ def create(options: ServeOptions) -> tuple[gr.Blocks, dict[str, Any], Any]:
         max_pixels=options.max_pixels or DEFAULT_MAX_PIXELS, workspace=workspace,
     )  # fmt: skip
     app = build_app(config)
+    from tttkit.app.session import warm_up
+
+    warm_up(options.backbone, options.weights, options.device)
     launch = {
         "server_name": options.host,
         "server_port": options.port,

@@ -78,8 +78,13 @@ def open_photo(path: str | Path, name: str, max_pixels: int = DEFAULT_MAX_PIXELS
 def _display_copy(pixels: Tensor) -> np.ndarray:
     height, width = pixels.shape[-2:]
     scale = min(1.0, DISPLAY_SIDE / max(height, width))
-    image = _rescaled(pixels, scale, "area") if scale < 1.0 else pixels
-    return image.permute(1, 2, 0).contiguous().numpy()
+    picture = pixels.permute(1, 2, 0).contiguous().numpy()
+    if scale >= 1.0:
+        return picture
+    import cv2  # area averaging on the uint8 pixels: no float copy of a 24 MP photo
+
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
 
 
 def _rescaled(pixels: Tensor, scale: float, mode: str) -> Tensor:
@@ -249,6 +254,28 @@ def run_in_thread(request: RunRequest, cancel: threading.Event) -> Iterator[Upda
                 return
     finally:
         cancel.set()  # a no-op after a normal end; stops an abandoned run
+
+
+def warm_up(backbone: str | None, weights: str | Path | None, device: str) -> threading.Thread:
+    """Run the network once, on a small made-up photo, in the background as the app starts:
+    the first Run then finds the modules imported and the weights read, and shows its raw fill
+    seconds sooner. It holds :data:`RUN_LOCK` (a Run clicked meanwhile waits for it); a failure
+    is left for that first Run to report."""
+
+    def work() -> None:
+        with RUN_LOCK:
+            try:
+                image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
+                holes = torch.zeros(1, 64, 64, dtype=torch.uint8)
+                holes[:, 24:40, 24:40] = 1
+                tttkit.adapt(image, holes, backbone=backbone, weights=weights, steps=0,
+                             device=device)  # fmt: skip
+            except Exception:
+                pass
+
+    thread = threading.Thread(target=work, name="tttkit-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _work(request: RunRequest, cancel: threading.Event, updates: queue.Queue[Update]) -> None:

@@ -153,3 +153,32 @@ def test_a_process_that_plans_late_takes_the_same_share(tmp_path: Path) -> None:
     late = plan(photos, None, out)
     assert [job.key for job in shard(late, 0, 2)] == early
     assert other.key not in [job.key for job in shard(late, 1, 2)]
+
+
+def test_ctrl_c_stops_after_the_photo_in_flight_and_says_how_to_resume(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    photos, weights = _folder(tmp_path, count=5)
+    out = tmp_path / "out"
+    env = {**os.environ, **ENV, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tttkit", *_args(photos, weights, out)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:  # the first photo's line: the second is in flight
+        seen.append(line)
+        if "p00_mask000.png:" in line:
+            break
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    rest, errors = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert "stopping after the photo(s) in flight" in " ".join(errors.split())
+    assert "left: run the same command to continue" in " ".join(rest.split())
+    written = _outputs(out)
+    assert 1 <= len(written) < 6  # stopped early, and every output written is whole
+    assert all(data.startswith(b"\x89PNG") for data in written.values())
+    assert len(seen) >= 1

@@ -107,6 +107,18 @@ def _rank_world() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def _on_this_gpu(settings: Settings, world: int) -> Settings:
+    """Under torchrun on GPUs, each process fills on its own (``LOCAL_RANK``)."""
+    from dataclasses import replace
+
+    from tttkit.engine.execution import resolve_device
+
+    if world > 1 and resolve_device(settings.run.device).type == "cuda":
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        return replace(settings, run=settings.run.replace(device=device))
+    return settings
+
+
 def print_plan(batch: Plan, out: Path, rank: int, world: int) -> None:
     """Before any work: what will be done, what is done, and what is skipped and why."""
     stderr.print(
@@ -130,6 +142,7 @@ def inpaint_batch(
         raise InputError(f"--out {out}: a batch writes into a folder, and this is a file")
     batch = plan(source, mask, out, resize)
     rank, world = _rank_world()
+    settings = _on_this_gpu(settings, world)
     todo = shard(batch, rank, world)
     print_plan(batch, out, rank, world)
     out.mkdir(parents=True, exist_ok=True)

@@ -130,8 +130,8 @@ def _queued_behind_a_long_run(served: Served, name: str, *, arm: bool = False) -
     _open(second, photo)
     running = first.submit(*_run_args(photo, strokes, steps=5000), api_name="/run")
     _wait_for_step(running)
-    if arm:
-        second.predict(api_name="/arm")  # as the Run button does before the run is queued
+    if arm:  # as the Run button does before the run is queued: the page's own status says
+        assert "1 run is ahead of yours" in second.predict(api_name="/arm")
     waiting = second.submit(*_run_args(photo, strokes, steps=1), api_name="/run")
     deadline = time.monotonic() + 30
     while (state := waiting.status()).code.name != "IN_QUEUE":

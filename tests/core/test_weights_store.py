@@ -164,3 +164,19 @@ def test_the_weights_command(table, tmp_path: Path) -> None:
     assert runner.invoke(app, ["weights", "verify", "tiny:good"], env=ENV).exit_code == 0
     missing = runner.invoke(app, ["weights", "pull", "tiny:nothing"], env=ENV)
     assert missing.exit_code != 0 and "no known weights named 'tiny:nothing'" in missing.stderr
+
+
+def test_weights_lama_big_lama_resolve_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tttkit.api import _named_weights
+
+    monkeypatch.setenv(store.ENV_HOME, str(tmp_path))
+    with pytest.raises(InputError, match="tttkit weights pull lama:big-lama"):
+        _named_weights(None, "lama:big-lama")
+    cached = tmp_path / "weights" / "big-lama.ckpt"
+    cached.parent.mkdir()
+    cached.write_bytes(b"as pulled")
+    assert _named_weights(None, "lama:big-lama") == ("lama", cached)
+    with pytest.raises(InputError, match="weights of 'lama', not 'attention-net'"):
+        _named_weights("attention-net", "lama:big-lama")

@@ -184,3 +184,12 @@ def test_ctrl_c_stops_after_the_photo_in_flight_and_says_how_to_resume(tmp_path:
     assert 1 <= len(written) < 6  # stopped early, and every output written is whole
     assert all(data.startswith(b"\x89PNG") for data in written.values())
     assert len(seen) >= 1
+
+
+def test_options_for_one_photo_are_refused_for_many(tmp_path: Path) -> None:
+    photos, weights = _folder(tmp_path, count=2)
+    out = tmp_path / "out"
+    args = _args(photos, weights, out, "--save-raw", str(tmp_path / "raw.png"))
+    result = CliRunner().invoke(app, args, env=ENV)
+    assert result.exit_code != 0 and "--save-raw: for one photo at a time" in result.stderr
+    assert not out.exists()

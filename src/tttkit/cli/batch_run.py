@@ -107,6 +107,16 @@ def _rank_world() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def refuse_single_photo_options(given: dict[str, Any]) -> None:
+    """Options that mean one photo are refused for many, not silently ignored."""
+    named = [option for option, value in given.items() if value]
+    if named:
+        raise InputError(
+            f"{', '.join(named)}: for one photo at a time; a folder or glob of photos takes "
+            "--mask, --out and the strategy's options (its summary.jsonl is the record)"
+        )
+
+
 def _on_this_gpu(settings: Settings, world: int) -> Settings:
     """Under torchrun on GPUs, each process fills on its own (``LOCAL_RANK``)."""
     from dataclasses import replace

@@ -176,7 +176,12 @@ def inpaint_command(
     from tttkit.batch import is_batch
 
     if is_batch(image):
-        from tttkit.cli.batch_run import Settings, inpaint_batch
+        from tttkit.cli.batch_run import Settings, inpaint_batch, refuse_single_photo_options
+
+        refuse_single_photo_options({
+            "--ground-truth": ground_truth, "--save-raw": save_raw, "--reference": reference,
+            "--references": references_dir, "--companions": companions, "--json": as_json,
+        })  # fmt: skip
 
         settings = Settings(
             backbone=backbone, weights=None if weights is None else str(weights),

@@ -354,7 +354,7 @@ def adapt(
                 net, as_unit(image), mask, spec, run, ground_truth=ground_truth,
                 perceptual=perceptual, label=label, host=host,
                 on_progress=_raw_relay(on_progress, on_raw, image.dtype), cancel=cancel,
-                references=shared.references_in(plan[0]),
+                references=shared.references_in(plan[0], image, mask),
             )  # fmt: skip
             result.raw = to_dtype(result.raw, image.dtype)
             result.finetuned = to_dtype(result.finetuned, image.dtype)
@@ -419,11 +419,14 @@ class _Shared:
     references: list[Reference] = field(default_factory=list)
     reference_share: float = DEFAULT_SHARE
 
-    def references_in(self, window: Window) -> ReferenceViews | None:
-        """The aligned references warped into ``window`` (``None``: none, or none reaches it)."""
+    def references_in(self, window: Window, target: Tensor, holes: Tensor) -> ReferenceViews | None:
+        """The aligned references warped into ``window`` and matched to the exposure of
+        ``target`` (the window as the network sees it, ``holes`` its holes); ``None``: none, or
+        none reaches it."""
         if not self.references:
             return None
-        return reference_views(self.references, window, self.reference_share)
+        views = reference_views(self.references, window, self.reference_share)
+        return None if views is None else views.exposed_like(as_unit(target), holes)
 
     def window_progress(self, window: int, windows: int) -> ProgressCallback | None:
         """The progress callback for one window's run: its reports name the window."""
@@ -524,13 +527,13 @@ def _run_windows(
     parts: list[tuple[Window, Result]] = []
     for index, window in enumerate(windows, start=1):
         responsible = responsible_holes(mask, labels, window)
+        view, holes = to_network(image, window), to_network(mask, window, binary=True)
         part = run_ttt(
-            shared.net, to_network(image, window), to_network(mask, window, binary=True),
-            shared.spec, shared.run,
+            shared.net, view, holes, shared.spec, shared.run,
             ground_truth=None if ground_truth is None else to_network(ground_truth, window),
             perceptual=shared.perceptual, label=f"{label} window {index}/{len(windows)}",
             host=shared.host, on_progress=shared.window_progress(index, len(windows)),
-            cancel=shared.cancel, references=shared.references_in(window),
+            cancel=shared.cancel, references=shared.references_in(window, view, holes),
         )  # fmt: skip
         paste(raw, part.raw, responsible, window)
         paste(finetuned, part.finetuned, responsible, window)

@@ -30,6 +30,9 @@ DEFAULT_SHARE = 0.5
 
 #: A warped reference's border pixels blend with the empty outside; they count as missing.
 BORDER = 2
+#: Exposure matching needs this many pixels shared by a reference and the target's known ones,
+#: and keeps each channel's gain in this range (beyond it the shots do not show one scene).
+MIN_SHARED_PIXELS, GAIN_RANGE = 256, (0.5, 2.0)
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,32 @@ class ReferenceViews:
                 f"reference masks {tuple(self.missing.shape)} do not match the images "
                 f"{tuple(self.images.shape)}"
             )
+
+    def exposed_like(self, target: Tensor, holes: Tensor) -> ReferenceViews:
+        """Each view with a per-channel gain and offset fitted (least squares, on the pixels it
+        shares with the target's known ones) so that its exposure and white balance match the
+        target's: shots seconds apart differ in both, and the network would learn the wrong
+        colours for the hole. A view sharing too few pixels is left as it is.
+
+        Args:
+            target: ``(3, h, w)`` in ``[0, 1]``, the run's image.
+            holes: ``(1, h, w)`` or ``(h, w)``, 1 at the target's holes.
+        """
+        known = holes.reshape(1, *target.shape[-2:]) < 0.5
+        adjusted = []
+        for image, missing in zip(self.images, self.missing, strict=True):
+            shared = (known & (missing < 0.5))[0]
+            if int(shared.sum()) < MIN_SHARED_PIXELS:
+                adjusted.append(image)
+                continue
+            source, goal = image[:, shared], target[:, shared]  # (3, n)
+            mean_s, mean_g = source.mean(dim=1), goal.mean(dim=1)
+            spread = ((source - mean_s[:, None]) ** 2).mean(dim=1).clamp_min(1e-6)
+            gain = ((source - mean_s[:, None]) * (goal - mean_g[:, None])).mean(dim=1) / spread
+            gain = gain.clamp(*GAIN_RANGE)
+            offset = mean_g - gain * mean_s
+            adjusted.append((image * gain[:, None, None] + offset[:, None, None]).clamp(0, 1))
+        return ReferenceViews(torch.stack(adjusted), self.missing, self.share)
 
     def to(self, device: torch.device | str) -> ReferenceViews:
         """The same views on ``device``."""

@@ -148,3 +148,17 @@ def test_the_photo_itself_or_a_broken_file_as_a_reference_is_refused_by_name(
         tttkit.adapt(photo, holes, backbone=tiny_backbone(), references=[photo], steps=1)
     with pytest.raises(InputError, match="broken.jpg"):
         tttkit.adapt(photo, holes, backbone=tiny_backbone(), references=[broken], steps=1)
+
+
+def test_a_reference_shot_at_another_exposure_is_matched_to_the_photo() -> None:
+    image, mask = photo_and_mask(64)
+    brighter = (image * torch.tensor([1.2, 1.1, 0.9])[:, None, None] + 0.04).clamp(0, 1)
+    missing = torch.zeros(1, 1, 64, 64)
+    missing[..., :, :8] = 1  # a strip the reference does not show
+    views = ReferenceViews(brighter[None], missing).exposed_like(image, mask)
+    inside = (missing[0] < 0.5).expand(3, -1, -1)
+    before = (brighter - image).abs()[inside].mean()
+    after = (views.images[0] - image).abs()[inside].mean()
+    assert after < before / 4 and views.missing is missing
+    alone = ReferenceViews(brighter[None], torch.ones(1, 1, 64, 64))  # shares no pixel
+    assert torch.equal(alone.exposed_like(image, mask).images, alone.images)

@@ -4,8 +4,9 @@ A person who removes a passer-by often has other shots taken seconds apart in wh
 part is visible (the thesis's last idea for future work). Each reference photo is brought into
 the target's frame by a registered reference aligner (:class:`tttkit.components.
 ReferenceAligner`; ``homography`` by default), then, for every window the target is completed
-in, warped into that window at the network's size. The engine draws some of each step's views
-from these reference views (:meth:`ReferenceViews.mix`): random finetuning masks on their
+in, warped into that window at the network's size and matched to the target's exposure
+(:meth:`ReferenceViews.exposed_like`). The engine draws some of each step's views from these
+reference views (:meth:`ReferenceViews.mix`): random finetuning masks on their
 pixels, as on the target — including where the target's hole is, which a well-aligned
 reference shows. Memory grows with the windows and the number of references, not with their
 resolution: only the window's part of a reference is warped, at the network's size.

@@ -53,9 +53,12 @@ def is_batch(image: Path) -> bool:
 def _photos(source: Path) -> tuple[Path, list[Path]]:
     """The folder keys are relative to, and the photo files: a folder's, or a glob's."""
     if source.is_dir():
-        return source, sorted(
+        found = sorted(
             p for p in source.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
         )
+        if not found:
+            raise InputError(f"IMAGE {source} is a directory with no photo in it")
+        return source, found
     fixed: list[str] = []
     for part in source.parts:
         if any(c in part for c in "*?["):

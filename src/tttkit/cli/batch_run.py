@@ -17,6 +17,7 @@ from rich.markup import escape
 from tttkit.batch import Job, Plan, append_summary, plan, run_job, shard
 from tttkit.cli._common import stderr, stdout
 from tttkit.errors import InputError
+from tttkit.io import IMAGE_SUFFIXES
 from tttkit.options import RunOptions
 
 
@@ -146,8 +147,11 @@ def inpaint_batch(
     """The batch command: plan, fill, summarise; exit 1 if any photo failed or was skipped."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    what = f"IMAGE {source} is a directory" if source.is_dir() else f"IMAGE {source} is a glob"
     if out is None:
-        raise InputError("--out: many photos need an output folder (--out DIR)")
+        raise InputError(f"{what}: many photos need an output folder (--out DIR)")
+    if out.suffix.lower() in IMAGE_SUFFIXES:
+        raise InputError(f"{what}: many photos go into a folder, not --out {out}")
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: a batch writes into a folder, and this is a file")
     batch = plan(source, mask, out, resize)

@@ -43,6 +43,7 @@ from tttkit.references import (
     Reference,
     ReferenceViews,
     align_references,
+    crop_to_windows,
     read_reference,
     reference_views,
     refuse_the_photo_itself,
@@ -343,7 +344,7 @@ def adapt(
     perceptual = _perceptual_network(spec, perceptual_weights, run.device)  # type: ignore[arg-type]
     plan, labels = plan_windows(mask, net.conventions.working_size, windows)
     aligned, reference_notices = _aligned_references(
-        references, image, mask, reference_aligner, reference_share, host
+        references, image, mask, reference_aligner, reference_share, host, plan
     )
     notices += reference_notices
     shared = _Shared(spec, net, run, perceptual, host, on_progress, cancel, aligned,
@@ -443,27 +444,35 @@ def _aligned_references(
     aligner_name: str,
     share: float,
     host: PluginHost,
+    windows: list[Window],
 ) -> tuple[list[Reference], list[str]]:
-    """Read and align the references before any work; what was used and skipped, as notices."""
+    """Read, align and crop the references one at a time, before any work: what is kept of
+    each is the part that reaches the run's windows (so memory follows the holes, not the
+    references' resolution); what was used and skipped, as notices."""
     if not references:
         return [], []
     if not 0.0 < share <= 1.0:
         raise InputError(f"reference share must be in (0, 1], got {share}")
     aligner = host.registry("reference-aligners").get(aligner_name)()
-    target = to_dtype(image, torch.uint8)
-    named: list[tuple[str, Tensor]] = []
+    target, holes = to_dtype(image, torch.uint8), mask.to(torch.uint8)
+    kept: list[Reference] = []
+    notices: list[str] = []
     for index, given in enumerate(references, start=1):
         if isinstance(given, (str, Path)):
-            named.append(read_reference(given, target))
-            continue
-        pixels = to_dtype(as_image(given), torch.uint8)
-        refuse_the_photo_itself(str(index), pixels, target)
-        named.append((f"#{index}", pixels))
-    with host.naming_failures(f"aligning references ({aligner_name})"):
-        kept, skipped = align_references(target, mask.to(torch.uint8), named, aligner)
-    notices = [f"reference {name}: used ({ref_note})" for name, ref_note in
-               ((r.name, r.note) for r in kept)]  # fmt: skip
-    notices += [f"reference {name}: skipped, {why}" for name, why in skipped]
+            name, pixels = read_reference(given, target)
+        else:
+            name, pixels = f"#{index}", to_dtype(as_image(given), torch.uint8)
+            refuse_the_photo_itself(name, pixels, target)
+        with host.naming_failures(f"aligning references ({aligner_name})"):
+            found, skipped = align_references(target, holes, [(name, pixels)], aligner)
+        found = [cropped for r in found if (cropped := crop_to_windows(r, windows)) is not None]
+        if found:
+            kept += found
+            notices.append(f"reference {name}: used ({found[0].note})")
+        else:
+            why = skipped[0][1] if skipped else "it shows none of the parts around the holes"
+            notices.append(f"reference {name}: skipped, {why}")
+        del pixels  # the full-resolution photo goes before the next is read
     if not kept:
         notices.append("no reference matched the photo: finetuned on the photo alone")
     return kept, notices

@@ -187,6 +187,34 @@ def align_references(
     return kept, skipped
 
 
+def crop_to_windows(reference: Reference, windows: Sequence[Window]) -> Reference | None:
+    """The part of ``reference`` that lands in any of ``windows`` (with a margin), as its own
+    copy and with its mapping; ``None`` when it lands in none."""
+    to_reference = np.linalg.inv(reference.matrix)
+    corners = []
+    for w in windows:
+        right, bottom = w.left + w.width, w.top + w.height
+        box = np.array(
+            [[w.left, w.top, 1.0], [right, w.top, 1.0], [w.left, bottom, 1.0], [right, bottom, 1.0]]
+        )
+        mapped = to_reference @ box.T
+        if np.any(mapped[2] <= 0):  # behind the camera: the whole reference may reach it
+            return reference
+        corners.append((mapped[:2] / mapped[2]).T)
+    points = np.concatenate(corners)
+    height, width = reference.pixels.shape[-2:]
+    margin = 8
+    left = int(max(0, np.floor(points[:, 0].min()) - margin))
+    top = int(max(0, np.floor(points[:, 1].min()) - margin))
+    right = int(min(width, np.ceil(points[:, 0].max()) + margin))
+    bottom = int(min(height, np.ceil(points[:, 1].max()) + margin))
+    if right <= left or bottom <= top:
+        return None
+    pixels = reference.pixels[:, top:bottom, left:right].clone()
+    shift = np.array([[1.0, 0, left], [0, 1.0, top], [0, 0, 1.0]])  # crop pixel → reference
+    return Reference(reference.name, pixels, reference.matrix @ shift, reference.note)
+
+
 def window_matrix(window: Window) -> np.ndarray:
     """Target photo pixel → the window's network pixel."""
     height, width = window.network_size()

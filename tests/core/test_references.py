@@ -162,3 +162,21 @@ def test_a_reference_shot_at_another_exposure_is_matched_to_the_photo() -> None:
     assert after < before / 4 and views.missing is missing
     alone = ReferenceViews(brighter[None], torch.ones(1, 1, 64, 64))  # shares no pixel
     assert torch.equal(alone.exposed_like(image, mask).images, alone.images)
+
+
+def test_only_the_part_of_a_reference_that_reaches_the_windows_is_kept() -> None:
+    from tttkit.references import crop_to_windows
+
+    _, reference, truth = _shots()
+    small = Window(top=60, left=60, height=40, width=40, scale=1.0)
+    kept = crop_to_windows(Reference("r", reference, truth, ""), [small])
+    assert kept is not None and kept.pixels.numel() < reference.numel() / 10
+    # the crop lands where the whole reference did
+    whole = reference_views([Reference("r", reference, truth, "")], small)
+    cropped = reference_views([kept], small)
+    assert whole is not None and cropped is not None
+    # the same pixels, to OpenCV's fixed-point interpolation (a level of 255 at most)
+    assert (whole.images - cropped.images).abs().max() <= 1 / 255 + 1e-6
+    far = truth.copy()
+    far[0, 2] += 5000
+    assert crop_to_windows(Reference("r", reference, far, ""), [small]) is None

@@ -397,12 +397,14 @@ def compare(
     seeds: tuple[int, ...] | None = None,
     candidate_step: int | None = None,
     metric: str = "l1_hole",
+    base_step: int | None = None,
 ) -> dict[str, Any]:
     """Candidate against base on the same photo-runs: the mean difference of their gains on
     ``metric`` (in points of the raw fill's value) with a bootstrap interval over photos, and
     on how many photo-runs the candidate is better. A difference whose interval spans zero is
-    not a win. ``candidate_step`` reads the candidate's fixed-step runs at that step."""
-    before = replicate_gains(work, split, base, seeds, metric=metric)
+    not a win. ``candidate_step`` (``base_step``) reads the candidate's (base's) fixed-step
+    runs at that step."""
+    before = replicate_gains(work, split, base, seeds, base_step, metric)
     after = replicate_gains(work, split, candidate, seeds, candidate_step, metric)
     if before.keys() != after.keys():
         raise SystemExit(f"base and candidate ran on different photo-runs of {split}")
@@ -412,7 +414,8 @@ def compare(
     values = [d for ds in differences.values() for d in ds]
     low, high = bootstrap_interval(differences)
     result = {
-        "base": base, "candidate": candidate, "candidate_step": candidate_step, "metric": metric,
+        "base": base, "candidate": candidate, "candidate_step": candidate_step,
+        "base_step": base_step, "metric": metric,
         "photo_runs": len(values),
         "base_gain_mean": statistics.fmean(before.values()),
         "candidate_gain_mean": statistics.fmean(after.values()),
@@ -420,7 +423,8 @@ def compare(
         "candidate_better_share": sum(d > 0 for d in values) / len(values),
     }  # fmt: skip
     at = f" at step {candidate_step}" if candidate_step is not None else ""
-    print(f"{split}: {' + '.join(candidate)}{at} against {' + '.join(base)} "
+    base_at = f" at step {base_step}" if base_step is not None else ""
+    print(f"{split}: {' + '.join(candidate)}{at} against {' + '.join(base)}{base_at} "
           f"({metric}; {len(values)} photo-runs, each side averaged over its "
           f"{len(candidate)}/{len(base)} training seeds)")  # fmt: skip
     print(f"  gain {result['base_gain_mean']:+.2f}% → {result['candidate_gain_mean']:+.2f}%; "
@@ -743,8 +747,8 @@ def run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> di
     seeds = optional_seeds(args.mask_seeds)
     if not args.raw:
         return compare(args.work, args.split, args.base, args.candidate, seeds,
-                       args.candidate_step, args.metric)  # fmt: skip
-    if len(args.base) != 1 or len(args.candidate) != 1 or args.candidate_step:
+                       args.candidate_step, args.metric, args.base_step)  # fmt: skip
+    if len(args.base) != 1 or len(args.candidate) != 1 or args.candidate_step or args.base_step:
         parser.error("--raw compares one --base with one --candidate, no --candidate-step")
     return compare_raw(args.work, args.split, args.base[0], args.candidate[0], args.metric, seeds)
 
@@ -783,6 +787,7 @@ def main() -> None:
     comparer.add_argument("--base", nargs="+", required=True, help="runs of the base recipe")
     comparer.add_argument("--candidate", nargs="+", required=True)
     comparer.add_argument("--candidate-step", type=int, help="read the candidate at this step")
+    comparer.add_argument("--base-step", type=int, help="read the base at this step")
     comparer.add_argument("--metric", choices=GAIN_METRICS, default="l1_hole")
     comparer.add_argument(
         "--raw",

@@ -42,7 +42,7 @@ from tttkit.references import (
     DEFAULT_SHARE,
     Reference,
     ReferenceViews,
-    align_references,
+    align_reference,
     crop_to_windows,
     read_reference,
     reference_views,
@@ -464,15 +464,15 @@ def _aligned_references(
             name, pixels = f"#{index}", to_dtype(as_image(given), torch.uint8)
             refuse_the_photo_itself(name, pixels, target)
         with host.naming_failures(f"aligning references ({aligner_name})"):
-            found, skipped = align_references(target, holes, [(name, pixels)], aligner)
-        found = [cropped for r in found if (cropped := crop_to_windows(r, windows)) is not None]
-        if found:
-            kept += found
-            notices.append(f"reference {name}: used ({found[0].note})")
+            aligned, note = align_reference(target, holes, name, pixels, aligner)
+        reference = None if aligned is None else crop_to_windows(aligned, windows)
+        if reference is not None:
+            kept.append(reference)
+            notices.append(f"reference {name}: used ({note})")
         else:
-            why = skipped[0][1] if skipped else "it shows none of the parts around the holes"
+            why = note if aligned is None else "it shows none of the parts around the holes"
             notices.append(f"reference {name}: skipped, {why}")
-        del pixels  # the full-resolution photo goes before the next is read
+        del pixels, aligned  # the full-resolution photo goes before the next is read
     if not kept:
         notices.append("no reference matched the photo: finetuned on the photo alone")
     return kept, notices

@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,15 +91,12 @@ def plan(source: Path, mask: Path | None, out: Path, resize_mask: bool = False) 
         items = find_items(source, mask).items
         pairs = [(k, i.image, i.mask) for k, i in items.items()]
     else:  # a glob: masks beside (LaMa's layout) or in a masks folder, by stem
-        for photo in photos:
-            if LAMA_MASK_MARK in photo.name and photo.suffix.lower() == ".png":
-                continue
-            key = photo.relative_to(root).as_posix()
-            folder = mask if mask is not None else photo.parent
-            beside = sorted(folder.glob(f"{photo.stem}{LAMA_MASK_MARK}*.png")) if mask is None \
-                else [folder / f"{photo.stem}.png"]  # fmt: skip
-            pairs += [(key if mask is not None else m.relative_to(root).as_posix(), photo, m)
-                      for m in beside if m.is_file()]  # fmt: skip
+        for photo in (p for p in photos if not _looks_like_mask(p)):
+            if mask is None:  # one output per mask, named after it
+                beside = sorted(photo.parent.glob(f"{photo.stem}{LAMA_MASK_MARK}*.png"))
+                pairs += [(m.relative_to(root).as_posix(), photo, m) for m in beside if m.is_file()]
+            elif (mask_file := mask / f"{photo.stem}.png").is_file():
+                pairs.append((photo.relative_to(root).as_posix(), photo, mask_file))
     if not pairs:
         raise InputError(f"IMAGE {source}: no photo with a mask (see --mask)")
     return _checked(pairs, out, resize_mask, photos=len({p for _, p, _ in pairs}))
@@ -196,8 +193,3 @@ def shard(batch: Plan, rank: int, world: int) -> list[Job]:
     shortened when this one plans."""
     mine = {job.key for index, job in enumerate(batch.order) if index % world == rank}
     return [job for job in batch.jobs if job.key in mine]
-
-
-def as_row(job: Job) -> dict[str, str]:
-    """A job as plain data (for worker processes)."""
-    return {k: str(v) for k, v in asdict(job).items()}

@@ -7,10 +7,15 @@ skimage's Canny), built on kornia so they run batched on any device.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from kornia.filters import canny, filter2d, get_spatial_gradient_kernel2d
 from torch import Tensor
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # skimage.color.rgb2gray weights, which Yang et al.'s data loader uses before skimage's Canny.
 GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
@@ -191,3 +196,17 @@ def center_crop_resize(image: Tensor, height: int, width: int) -> Tensor:
     top, left = (h - crop_h) // 2, (w - crop_w) // 2
     crop = image[:, top : top + crop_h, left : left + crop_w]
     return F.interpolate(crop[None], size=(height, width), mode="area")[0]
+
+
+def area_shrunk(pixels: Tensor, factor: float) -> np.ndarray:
+    """``(3, H, W)`` uint8 pixels as an ``(h, w, 3)`` array shrunk by ``factor`` (≤ 1; at least
+    one pixel a side) with area averaging: OpenCV on the uint8 values, so a large photo never
+    gets a float copy."""
+    import cv2
+
+    picture = pixels.permute(1, 2, 0).contiguous().numpy()
+    if factor >= 1.0:
+        return picture
+    height, width = pixels.shape[-2:]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return cv2.resize(picture, size, interpolation=cv2.INTER_AREA)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tttkit.imageops import dilate
+from tttkit.imageops import area_shrunk, dilate
 from tttkit.io import InputError, read_image
 from tttkit.windows import Window
 
@@ -165,25 +165,35 @@ def refuse_the_photo_itself(name: str, pixels: Tensor, target: Tensor) -> None:
         )
 
 
+def align_reference(
+    target: Tensor, holes: Tensor, name: str, pixels: Tensor, aligner: object
+) -> tuple[Reference | None, str]:
+    """One reference aligned to ``target`` by ``aligner`` (a
+    :class:`~tttkit.components.ReferenceAligner`): ``(reference, note)``, or ``(None, why)``
+    when it does not match or its mapping is degenerate."""
+    found = aligner(target, holes, pixels)  # type: ignore[operator]
+    if found.matrix is None:
+        return None, found.note
+    matrix = np.asarray(found.matrix, dtype=np.float64).reshape(3, 3)
+    if not np.isfinite(matrix).all() or abs(np.linalg.det(matrix)) < 1e-12:
+        return None, f"{found.note}; the mapping is degenerate"
+    return Reference(name, pixels, matrix, found.note), found.note
+
+
 def align_references(
     target: Tensor,
     holes: Tensor,
     references: Sequence[tuple[str, Tensor]],
     aligner: object,
 ) -> tuple[list[Reference], list[tuple[str, str]]]:
-    """Align each reference to ``target`` with ``aligner`` (a
-    :class:`~tttkit.components.ReferenceAligner`): ``(kept, [(name, why skipped)])``."""
+    """:func:`align_reference` for each: ``(kept, [(name, why skipped)])``."""
     kept, skipped = [], []
     for name, pixels in references:
-        found = aligner(target, holes, pixels)  # type: ignore[operator]
-        if found.matrix is None:
-            skipped.append((name, found.note))
-            continue
-        matrix = np.asarray(found.matrix, dtype=np.float64).reshape(3, 3)
-        if not np.isfinite(matrix).all() or abs(np.linalg.det(matrix)) < 1e-12:
-            skipped.append((name, f"{found.note}; the mapping is degenerate"))
-            continue
-        kept.append(Reference(name, pixels, matrix, found.note))
+        reference, note = align_reference(target, holes, name, pixels, aligner)
+        if reference is None:
+            skipped.append((name, note))
+        else:
+            kept.append(reference)
     return kept, skipped
 
 
@@ -258,17 +268,14 @@ def _reduced(
 ) -> tuple[Tensor, np.ndarray]:
     """The reference area-downscaled to about twice the scale it is warped at (a linear warp
     of a much larger image would alias), and the mapping from the reduced copy."""
-    import cv2
-
     scale = _local_scale(np.linalg.inv(to_window), at)  # reference pixels per window pixel
     factor = min(1.0, 2.0 / scale) if scale > 0 else 1.0
     if factor >= 0.75:
         return pixels, to_window
     height, width = pixels.shape[-2:]
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    small = cv2.resize(pixels.permute(1, 2, 0).numpy(), size, interpolation=cv2.INTER_AREA)
-    expand = np.diag([width / size[0], height / size[1], 1.0])  # reduced → reference pixels
-    return torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1), to_window @ expand
+    small = area_shrunk(pixels, factor)
+    expand = np.diag([width / small.shape[1], height / small.shape[0], 1.0])  # reduced → ref.
+    return torch.from_numpy(small).permute(2, 0, 1), to_window @ expand
 
 
 def _local_scale(matrix: np.ndarray, at: tuple[float, float]) -> float:

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tttkit.evaluation.layout import sha256_file
 from tttkit.io import InputError
 
 #: ``BACKBONE:NAME`` — a checkpoint named, not a file.
@@ -155,15 +156,6 @@ def offline_hint(entry: Known) -> str:
     )
 
 
-def sha256_of(path: Path) -> str:
-    """The file's SHA-256, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def recorded_sha256(path: Path) -> str | None:
     """The SHA-256 recorded at the first download of a checkpoint whose publisher gives none."""
     record = path.with_name(path.name + ".sha256")
@@ -219,7 +211,7 @@ def pull(
                 f"published {checkpoint.sha256[:16]}…: refused, nothing was kept"
             )
         kept = _extract(part, checkpoint.member, folder, name) if checkpoint.member else part
-        kept_digest = sha256_of(kept) if checkpoint.member else digest
+        kept_digest = sha256_file(kept) if checkpoint.member else digest
         os.replace(kept, destination)
         # What `verify` checks the kept file against: for an archive, or a publisher that gives
         # no checksum (trust on first use, said in `tttkit weights list`), this record.
@@ -284,7 +276,7 @@ def verify(entry: Known) -> tuple[bool | None, str]:
     expected = expected or recorded_sha256(path)
     if expected is None:
         return None, f"{path}: no published or recorded SHA-256 to check"
-    actual = sha256_of(path)
+    actual = sha256_file(path)
     if actual != expected:
         return False, f"{path}: SHA-256 {actual[:16]}… differs from {expected[:16]}…"
     return True, f"{path}: SHA-256 matches"

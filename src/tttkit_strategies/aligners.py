@@ -15,6 +15,7 @@ import numpy as np
 from torch import Tensor
 
 from tttkit.components import Alignment
+from tttkit.imageops import area_shrunk
 from tttkit.plugins import hookimpl
 
 
@@ -22,13 +23,8 @@ def _grey(image: Tensor, side: int) -> tuple[np.ndarray, float]:
     """A grey uint8 copy with its longest side at most ``side``, and the factor applied."""
     import cv2
 
-    height, width = image.shape[-2:]
-    factor = min(1.0, side / max(height, width))
-    rgb = image.permute(1, 2, 0).numpy()
-    if factor < 1.0:
-        size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY), factor
+    factor = min(1.0, side / max(image.shape[-2:]))
+    return cv2.cvtColor(area_shrunk(image, factor), cv2.COLOR_RGB2GRAY), factor
 
 
 class HomographyAligner:

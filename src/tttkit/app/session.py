@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from tttkit.errors import (
     SpecError,
 )
 from tttkit.events import Progress
+from tttkit.imageops import area_shrunk
 from tttkit.io import read_image, read_mask, write_image
 
 #: The largest photo the app accepts, in pixels (``tttkit app --max-pixels``): a 48 MP phone
@@ -76,15 +77,7 @@ def open_photo(path: str | Path, name: str, max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 def _display_copy(pixels: Tensor) -> np.ndarray:
-    height, width = pixels.shape[-2:]
-    scale = min(1.0, DISPLAY_SIDE / max(height, width))
-    picture = pixels.permute(1, 2, 0).contiguous().numpy()
-    if scale >= 1.0:
-        return picture
-    import cv2  # area averaging on the uint8 pixels: no float copy of a 24 MP photo
-
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+    return area_shrunk(pixels, DISPLAY_SIDE / max(pixels.shape[-2:]))
 
 
 def _rescaled(pixels: Tensor, scale: float, mode: str) -> Tensor:
@@ -172,7 +165,6 @@ class Outcome:
     finetuned: Tensor
     output_step: int
     steps: int
-    seconds: float
     scores: dict[str, float | None]  # self-validation score (lower is better) of each fill
     notices: list[str]
     holes: Tensor | None = None  # (1, H, W) uint8, for the comparison's close-up
@@ -283,7 +275,6 @@ def _work(request: RunRequest, cancel: threading.Event, updates: queue.Queue[Upd
         if cancel.is_set():
             updates.put(Update(cancelled_at=0))
             return
-        started = time.perf_counter()
         try:
             result = tttkit.adapt(
                 request.photo.pixels, request.holes, backbone=request.backbone,
@@ -302,8 +293,7 @@ def _work(request: RunRequest, cancel: threading.Event, updates: queue.Queue[Upd
         except Exception as exc:
             updates.put(Update(error=f"the run failed: {type(exc).__name__}: {exc}"))
             return
-        outcome = _outcome(result, time.perf_counter() - started)
-        updates.put(Update(outcome=replace(outcome, holes=request.holes)))
+        updates.put(Update(outcome=_outcome(result, request.holes)))
 
 
 def _named(message: str, uploads: tuple[str, ...]) -> str:
@@ -313,7 +303,7 @@ def _named(message: str, uploads: tuple[str, ...]) -> str:
     return message
 
 
-def _outcome(result: Any, seconds: float) -> Outcome:
+def _outcome(result: Any, holes: Tensor) -> Outcome:
     scores: dict[str, float | None] = {"raw": None, "finetuned": None}
     selection = result.selection
     if selection is not None and selection.validation:
@@ -321,8 +311,7 @@ def _outcome(result: Any, seconds: float) -> Outcome:
         scores = {"raw": by_step.get(0), "finetuned": by_step.get(selection.chosen_step)}
     return Outcome(
         raw=result.raw, finetuned=result.finetuned, output_step=result.output_step,
-        steps=result.strategy.steps, seconds=seconds, scores=scores,
-        notices=list(result.notices),
+        steps=result.strategy.steps, scores=scores, notices=list(result.notices), holes=holes,
     )  # fmt: skip
 
 
@@ -421,11 +410,9 @@ def backbone_choices(
     says so (its runs need a weights file), unless it is ``given``, the backbone the app was
     started with ``--weights`` for: that one names the file."""
     from tttkit.registry import REQUIRED
-    from tttkit.weights_store import known, local_path
 
     registry = tttkit.backbones()
-    here = {k.backbone: k.name for k in known().values()
-            if k.checkpoint.bundled is None and local_path(k) is not None}  # fmt: skip
+    here = _downloaded()
     choices = []
     for name in registry.names():
         entry = registry.entry(name)
@@ -436,7 +423,7 @@ def backbone_choices(
         if weights is not None and name == given:
             label = f"{name} (weights: {weights.name})"
         elif not ships and name in here:
-            label = f"{name} (weights: {here[name]}, downloaded)"
+            label = f"{name} (weights: {here[name][0]}, downloaded)"
         else:
             label = name if ships else f"{name} (needs a weights file)"
         choices.append((label, name))
@@ -445,11 +432,18 @@ def backbone_choices(
 
 def downloaded_weights(backbone: str) -> Path | None:
     """A downloaded known checkpoint of ``backbone`` (``tttkit weights pull``), if any."""
+    found = _downloaded().get(backbone)
+    return None if found is None else found[1]
+
+
+def _downloaded() -> dict[str, tuple[str, Path]]:
+    """Backbone → ``(BACKBONE:NAME, file)`` of its first downloaded known checkpoint."""
     from tttkit.weights_store import known, local_path
 
+    found: dict[str, tuple[str, Path]] = {}
     for entry in known().values():
-        if entry.backbone == backbone and entry.checkpoint.bundled is None:
+        if entry.checkpoint.bundled is None and entry.backbone not in found:
             path = local_path(entry)
             if path is not None:
-                return path
-    return None
+                found[entry.backbone] = (entry.name, path)
+    return found

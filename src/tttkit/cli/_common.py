@@ -8,7 +8,8 @@ import json
 import math
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import click
 import typer
@@ -20,6 +21,9 @@ from tttkit.errors import DuplicateNameError, InputError, PluginContractError
 from tttkit.options import Overrides, RunOptions
 from tttkit.plugins import PluginLoadError, loaded_host
 from tttkit.registry import RegistryError
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -290,3 +294,30 @@ def user_errors(command: F) -> F:
 def print_json(data: Any) -> None:
     """Write JSON to standard output (never through rich, so it stays parseable)."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def read_holes(
+    user_mask: Path | None,
+    image: Path,
+    size: tuple[int, ...],
+    resize_mask: bool,
+    max_pixels: int | None,
+) -> Tensor:
+    """The mask of one photo (``--mask``), resized to ``size`` with ``--resize-mask``, as uint8
+    (a quarter of float32's memory on a large photo)."""
+    import torch
+    import torch.nn.functional as F
+
+    from tttkit.io import read_mask
+
+    if user_mask is None:
+        raise InputError("--mask: give the mask of IMAGE (white = hole)")
+    holes = read_mask(user_mask, max_pixels=max_pixels)
+    if tuple(holes.shape[-2:]) != size:
+        if not resize_mask:
+            raise InputError(
+                f"mask {user_mask} is {holes.shape[-1]}×{holes.shape[-2]} but image {image} is "
+                f"{size[1]}×{size[0]} (pass --resize-mask to resize it)"
+            )
+        holes = (F.interpolate(holes[None], size=size, mode="nearest")[0] > 0.5).float()
+    return holes.to(torch.uint8)

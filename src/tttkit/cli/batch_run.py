@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from tttkit.batch import Job, Plan, append_summary, plan, run_job, shard
-from tttkit.cli._common import stderr, stdout
+from tttkit.cli._common import read_holes, stderr, stdout
 from tttkit.errors import InputError
 from tttkit.io import IMAGE_SUFFIXES
 from tttkit.options import RunOptions
@@ -38,20 +38,15 @@ class Settings:
 def fill(job: Job, settings: Settings) -> dict[str, Any]:
     """Fill one photo and write its output; the summary row's details."""
     import torch
-    import torch.nn.functional as F
 
     from tttkit.api import adapt
-    from tttkit.io import read_image, read_mask, write_image
+    from tttkit.io import read_image, write_image
 
     photo = read_image(job.photo, max_pixels=settings.max_pixels, dtype=torch.uint8)
-    holes = read_mask(job.mask, max_pixels=settings.max_pixels)
     size = tuple(photo.shape[-2:])
-    if tuple(holes.shape[-2:]) != size:
-        if not settings.resize_mask:
-            raise InputError(f"mask {job.mask.name} is not the size of {job.photo.name}")
-        holes = (F.interpolate(holes[None], size=size, mode="nearest")[0] > 0.5).float()
+    holes = read_holes(job.mask, job.photo, size, settings.resize_mask, settings.max_pixels)
     result = adapt(
-        photo, holes.to(torch.uint8), backbone=settings.backbone, weights=settings.weights,
+        photo, holes, backbone=settings.backbone, weights=settings.weights,
         strategy=settings.strategy, windows=settings.windows, label=job.key,
         options=settings.run.replace(show_progress=False), **settings.overrides,
     )  # fmt: skip
@@ -77,6 +72,7 @@ def _worker_start(threads: int) -> None:
 
 
 def _worker_fill(job: Job, settings: Settings) -> dict[str, Any]:
+    """One photo's summary row (in this process, or in a worker)."""
     return run_job(job, lambda j: fill(j, settings))
 
 
@@ -160,9 +156,9 @@ def inpaint_batch(
     todo = shard(batch, rank, world)
     print_plan(batch, out, rank, world)
     out.mkdir(parents=True, exist_ok=True)
-    failed = len(batch.skipped) if rank == 0 else 0
-    filled = 0
-    for key, why in batch.skipped if rank == 0 else []:
+    skipped = batch.skipped if rank == 0 else []  # rank 0 records them for every process
+    failed = filled = 0
+    for key, why in skipped:
         append_summary(out, {"key": key, "status": "skipped", "error": why}, rank)
     with (
         _StopAfterCurrent() as stop,
@@ -190,7 +186,7 @@ def inpaint_batch(
                 for job in todo:
                     if stop.requested.is_set():
                         break
-                    record(run_job(job, lambda j: fill(j, settings)))
+                    record(_worker_fill(job, settings))
             else:
                 _in_workers(todo, settings, jobs, stop.requested, record)
         except KeyboardInterrupt:
@@ -200,12 +196,12 @@ def inpaint_batch(
                 "not written; run the same command to continue (finished photos are kept)"
             )
             raise typer.Exit(130) from None
-    left = len(todo) - filled - (failed - (len(batch.skipped) if rank == 0 else 0))
+    left = len(todo) - filled - failed
     stdout.print(
-        f"filled {filled}, failed {failed}, done before {len(batch.done)}"
+        f"filled {filled}, failed {failed + len(skipped)}, done before {len(batch.done)}"
         + (f"; stopped with {left} left: run the same command to continue" if left else "")
     )
-    if failed or left:
+    if failed or skipped or left:
         raise typer.Exit(1)
 
 

@@ -14,6 +14,7 @@ from tttkit.cli._common import (
     MaxPixelsOption,
     parse_options,
     print_json,
+    read_holes,
     stderr,
     stdout,
     user_errors,
@@ -210,7 +211,7 @@ def inpaint_command(
     )  # fmt: skip
     photo = read_image(image, max_pixels=max_pixels, dtype=torch.uint8)
     size = tuple(photo.shape[-2:])
-    holes = _read_holes(user_mask, image, size, resize_mask, max_pixels)
+    holes = read_holes(user_mask, image, size, resize_mask, max_pixels)
     truth = read_image(ground_truth, max_pixels=max_pixels) if ground_truth is not None else None
     if truth is not None and tuple(truth.shape[-2:]) != size:
         raise InputError(
@@ -311,32 +312,6 @@ def _reference_paths(
                 )
         shots += [c.path for c in taken]
     return list(dict.fromkeys(shots))
-
-
-def _read_holes(
-    user_mask: Path | None,
-    image: Path,
-    size: tuple[int, ...],
-    resize_mask: bool,
-    max_pixels: int | None,
-) -> Tensor:
-    """The mask of one photo as uint8 (a quarter of float32's memory on a large photo)."""
-    import torch
-    import torch.nn.functional as F
-
-    from tttkit.io import read_mask
-
-    if user_mask is None:
-        raise InputError("--mask: give the mask of IMAGE (white = hole)")
-    holes = read_mask(user_mask, max_pixels=max_pixels)
-    if tuple(holes.shape[-2:]) != size:
-        if not resize_mask:
-            raise InputError(
-                f"mask {user_mask} is {holes.shape[-1]}×{holes.shape[-2]} but image {image} is "
-                f"{size[1]}×{size[0]} (pass --resize-mask to resize it)"
-            )
-        holes = (F.interpolate(holes[None], size=size, mode="nearest")[0] > 0.5).float()
-    return holes.to(torch.uint8)
 
 
 class _RawWriter:

@@ -28,14 +28,15 @@ def _size(size: int | None) -> str:
 @user_errors
 def list_weights(as_json: JsonOption = False) -> None:
     """The checkpoints the backbones know: source, size, SHA-256, licence, where they are."""
-    from tttkit.weights_store import known, local_path, recorded_sha256, sha256_of, weights_dir
+    from tttkit.evaluation.layout import sha256_file
+    from tttkit.weights_store import known, local_path, recorded_sha256, weights_dir
 
     rows = []
     for entry in known().values():
         checkpoint, path = entry.checkpoint, local_path(entry)
         recorded = recorded_sha256(path) if path is not None else None
         if checkpoint.bundled is not None and path is not None:
-            recorded = sha256_of(path)  # shipped: the file itself is the reference
+            recorded = sha256_file(path)  # shipped: the file itself is the reference
         rows.append({
             "name": entry.name, "backbone": entry.backbone,
             "source": checkpoint.url or "ships with tttkit", "size": checkpoint.size,

@@ -31,6 +31,7 @@ from tttkit.engine.loop import (
     as_mask,
     run_ttt,
 )
+from tttkit.engine.perceptual import network_for
 from tttkit.errors import PluginContractError
 from tttkit.events import CancelSignal, Progress, ProgressCallback
 from tttkit.imageops import as_unit, to_dtype
@@ -216,16 +217,6 @@ def _checkpoint_backbone(
     return name, net
 
 
-def _perceptual_network(
-    spec: StrategySpec, weights: str | Path | None, device: torch.device
-) -> nn.Module | None:
-    if spec.losses.perceptual <= 0:
-        return None
-    from tttkit.engine.perceptual import load_feature_network
-
-    return load_feature_network(weights, device=device)
-
-
 def adapt(
     image: Tensor | str | Path,
     mask: Tensor | str | Path,
@@ -341,7 +332,8 @@ def adapt(
     if backbone is None and name != (spec.backbone or DEFAULT_BACKBONE):
         notices.append(f"the weights {weights} are for backbone {name!r}: using it")
     run = run.replace(device=resolve_device(run.device))
-    perceptual = _perceptual_network(spec, perceptual_weights, run.device)  # type: ignore[arg-type]
+    spec, perceptual, perceptual_notices = network_for(spec, perceptual_weights, run.device)
+    notices += perceptual_notices
     plan, labels = plan_windows(mask, net.conventions.working_size, windows)
     aligned, reference_notices = _aligned_references(
         references, image, mask, reference_aligner, reference_share, host, plan

@@ -135,6 +135,11 @@ class LossSpec:
         structural_gradient_weight: weight of the plain gradient term (1 in the thesis's
             equation; Yang et al.'s code uses 0.1 with ``structural_alpha`` 1).
         structural_sigma: standard deviation of the Gaussian that spreads the edge map.
+        perceptual_optional: when no VGG weights are on the machine (none named, none in
+            ``$TTTKIT_PERCEPTUAL_WEIGHTS`` or torchvision's cache), run without the perceptual
+            term and say so in the run's notices, instead of refusing. For recipes that must
+            work out of the box (tttkit cannot ship VGG weights); a named file that is missing
+            or broken is still refused.
     """
 
     l1: float = 1.0
@@ -145,6 +150,7 @@ class LossSpec:
     structural_alpha: float = 0.1
     structural_gradient_weight: float = 1.0
     structural_sigma: float = 1.0
+    perceptual_optional: bool = False
 
     def __post_init__(self) -> None:
         for name in ("l1", "structural", "perceptual", "adversarial", "structural_alpha",

@@ -9,7 +9,10 @@ import torch
 from kornia.filters import gaussian_blur2d
 from safetensors.torch import save_file
 
+import tttkit
+from tests.helpers import photo_and_mask, tiny_backbone
 from tttkit.engine import perceptual
+from tttkit.engine.loop import Result
 from tttkit.engine.losses import PerceptualLoss
 from tttkit.engine.perceptual import (
     ENV_WEIGHTS,
@@ -19,6 +22,7 @@ from tttkit.engine.perceptual import (
     vgg_layer_names,
 )
 from tttkit.io import read_image
+from tttkit.strategy import get_strategy
 
 REAL_WEIGHTS = Path("/work/shared/weights/vgg16_imagenet_features.safetensors")
 EXAMPLES = Path(perceptual.__file__).parents[1] / "data" / "examples"
@@ -190,3 +194,50 @@ def test_real_vgg16_tells_a_photo_from_its_blurred_version() -> None:
         same, near, far = loss(photo, photo), loss(light, photo), loss(heavy, photo)
     assert same.item() == 0.0
     assert 0 < near.item() < far.item()
+
+
+# -- a strategy whose perceptual term is optional (the default) ---------------------------------
+
+
+def _adapt_default(**extra: object) -> Result:
+    image, mask = photo_and_mask(48)
+    options: dict[str, object] = {"steps": 1, "batch_size": 1, **extra}
+    return tttkit.adapt(image, mask, backbone=tiny_backbone(), **options)
+
+
+def test_the_default_uses_its_perceptual_term_when_weights_are_found(
+    tmp_path: Path, monkeypatch
+) -> None:
+    path = save(random_state("vgg16"), tmp_path / "vgg16.safetensors", "features")
+    monkeypatch.setenv(ENV_WEIGHTS, str(path))
+    result = _adapt_default()
+    assert get_strategy("default").losses.perceptual_optional
+    assert result.strategy.losses.perceptual == 0.1
+    assert "g_perceptual" in result.history[0].losses
+    assert not [n for n in result.notices if "perceptual" in n]
+
+
+def test_without_weights_the_default_runs_without_the_term_and_says_so(isolated: Path) -> None:
+    result = _adapt_default()
+    assert result.strategy.losses.perceptual == 0.0  # what really ran, not what was asked
+    assert "g_perceptual" not in result.history[0].losses
+    said = [n for n in result.notices if "without its perceptual term" in n]
+    assert said and "--perceptual-weights" in said[0], result.notices
+
+
+def test_a_raw_fill_needs_no_weights_and_says_nothing(isolated: Path) -> None:
+    result = _adapt_default(steps=0)
+    assert not [n for n in result.notices if "perceptual" in n]
+
+
+def test_a_named_file_that_is_missing_is_refused_even_when_the_term_is_optional(
+    isolated: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(PerceptualWeightsError, match="nowhere.safetensors"):
+        _adapt_default(perceptual_weights=tmp_path / "nowhere.safetensors")
+
+
+def test_a_strategy_whose_term_is_required_refuses_to_run_without_weights(isolated: Path) -> None:
+    image, mask = photo_and_mask(48)
+    with pytest.raises(PerceptualWeightsError, match="losses.perceptual=0"):
+        tttkit.adapt(image, mask, backbone=tiny_backbone(), strategy="optimal", steps=1)

@@ -263,6 +263,8 @@ def _evaluate(config: EvalConfig, context: distributed.Context, as_json: bool) -
             f"have no name_mask*.png beside them and are not evaluated: {escape(shown)}{more}",
             highlight=False,
         )
+    for notice in plan.notices if lead else []:
+        stderr.print(f"[yellow]note:[/] {escape(notice)}", highlight=False)
     progress = _progress(lead and not as_json)
     task = progress.add_task("eval", total=None, current="")
     saved = 0

@@ -39,6 +39,7 @@ from tttkit.engine.execution import (
     to_memory_format,
 )
 from tttkit.engine.losses import discriminator_loss, generator_losses
+from tttkit.engine.perceptual import network_for
 from tttkit.engine.self_validation import (
     Refit,
     Selection,
@@ -308,7 +309,9 @@ def run_ttt(
         options: seed, device, precision… (:class:`tttkit.options.RunOptions`; default: its
             defaults).
         ground_truth: ``(3, H, W)`` the complete image, to record metrics.
-        perceptual: the feature network for the perceptual loss (``None`` if its weight is 0).
+        perceptual: the feature network for the perceptual loss; ``None``: searched for
+            (:func:`tttkit.engine.perceptual.network_for`: an optional term without weights
+            is dropped, with a notice).
         label: name of the run for observers.
         host: plugin host (default: the process-wide one).
         on_progress: called with a :class:`tttkit.events.Progress` after the raw fill and
@@ -327,10 +330,14 @@ def run_ttt(
     own evaluations; ``history`` and ``evaluations`` are the second run's.
     """
     options = options or RunOptions()
+    notices: list[str] = []
+    if perceptual is None:  # searched for; an optional term without weights is dropped, said
+        spec, perceptual, notices = network_for(spec, None, resolve_device(options.device))
     inputs = _Inputs(image, mask, ground_truth, perceptual, host or get_host(), on_progress, cancel,
                      references)  # fmt: skip
     with inputs.host.naming_failures():  # an exception in plugin code names the plugin
         probe = _run(backbone, inputs, spec, options, label)
+        probe.notices[:0] = notices
         selection = probe.selection
         if selection is None or not _refits(spec, selection):
             return probe

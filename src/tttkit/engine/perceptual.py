@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from tttkit import config
+from tttkit.config import StrategySpec
 from tttkit.io import InputError
 
 #: Environment variable naming a weights file (second in the search order).
@@ -60,6 +62,12 @@ _CONV_KEY = re.compile(r"^(\d+)\.(weight|bias)$")
 
 class PerceptualWeightsError(InputError):
     """No usable weights for the perceptual loss's feature network; the message says what to do."""
+
+
+class PerceptualWeightsMissing(PerceptualWeightsError):
+    """Nothing was named and nothing was found: no argument, no ``$TTTKIT_PERCEPTUAL_WEIGHTS``,
+    no torchvision checkpoint in the cache (a named file that is missing or broken is the parent
+    error). A strategy whose perceptual term is optional runs without it then."""
 
 
 def build_vgg_features(arch: str) -> nn.Sequential:
@@ -160,7 +168,7 @@ def find_weights(weights: str | Path | None = None) -> tuple[Path, str]:
     for _, name in TORCHVISION_CHECKPOINTS:
         if (checkpoints / name).is_file():
             return checkpoints / name, "torch hub cache"
-    raise PerceptualWeightsError(
+    raise PerceptualWeightsMissing(
         "the perceptual loss needs ImageNet VGG weights and none were found (nothing is "
         "downloaded). Provide them with --perceptual-weights FILE (a VGG-16/VGG-19 state dict, "
         f".safetensors or .pth), or set {ENV_WEIGHTS}=FILE, or place torchvision's VGG-19 "
@@ -351,3 +359,33 @@ __all__ = [
     "resolve_layers",
     "vgg_layer_names",
 ]
+
+
+def network_for(
+    spec: StrategySpec, weights: str | Path | None, device: torch.device | str = "cpu"
+) -> tuple[StrategySpec, nn.Module | None, list[str]]:
+    """The perceptual loss's feature network for ``spec``, and the spec that will really run.
+
+    A spec whose perceptual term is optional (``losses.perceptual_optional``) runs without it
+    when no weights are on the machine: the returned spec has the term at 0, and a notice says
+    so. Otherwise missing weights are refused (:class:`PerceptualWeightsError`).
+
+    Returns:
+        ``(spec that runs, network or None, notices)``.
+
+    Raises:
+        PerceptualWeightsError: weights are needed and none are usable.
+    """
+    if spec.losses.perceptual <= 0 or spec.steps == 0:  # no training, no loss
+        return spec, None, []
+    try:
+        return spec, load_feature_network(weights, device=device), []
+    except PerceptualWeightsMissing:
+        if not spec.losses.perceptual_optional:
+            raise
+    notice = (
+        f"no VGG weights on this machine, so {spec.name!r} ran without its perceptual term "
+        f"({spec.losses.perceptual:g}): a less sharp fill. Name a VGG-16/19 file with "
+        "--perceptual-weights FILE or TTTKIT_PERCEPTUAL_WEIGHTS (docs/quality.md)"
+    )
+    return config.apply(spec, {"losses.perceptual": 0.0}), None, [notice]

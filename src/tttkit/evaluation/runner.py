@@ -90,6 +90,7 @@ class Plan:
     context: distributed.Context
     items: dict[str, Item] = field(default_factory=dict)  # by key: the photo and mask files
     without_masks: list[str] = field(default_factory=list)  # LaMa's layout: photos not evaluated
+    notices: list[str] = field(default_factory=list)  # said once before the run
 
     @property
     def layout(self) -> RunLayout:
@@ -151,12 +152,18 @@ def _attach_backbones(rows: list[Row], config: EvalConfig, host: PluginHost) -> 
         row.backbone_name, row.backbone = loaded[key]
 
 
-def _check_perceptual(rows: Sequence[Row], config: EvalConfig) -> None:
-    """Fail now, not at the first TTT pair, when a strategy's perceptual loss has no VGG."""
-    if any(r.spec is not None and r.spec.losses.perceptual > 0 for r in rows):
-        from tttkit.engine.perceptual import load_feature_network
+def _check_perceptual(rows: Sequence[Row], config: EvalConfig) -> list[str]:
+    """Fail now, not at the first TTT pair, when a strategy's perceptual loss has no VGG; a
+    strategy whose term is optional gets the spec that will really run (recorded in the run's
+    settings), and the notice saying so is returned."""
+    from tttkit.engine.perceptual import network_for
 
-        load_feature_network(config.perceptual_weights)
+    notices: list[str] = []
+    for row in rows:
+        if row.spec is not None and row.spec.losses.perceptual > 0:
+            row.spec, _, said = network_for(row.spec, config.perceptual_weights)
+            notices += [n for n in said if n not in notices]
+    return notices
 
 
 def _items(config: EvalConfig) -> Items:
@@ -178,7 +185,7 @@ def plan_evaluation(
     found = _items(config)
     keys = list(found.items)
     rows = _rows(config, host)
-    _check_perceptual(rows, config)
+    notices = _check_perceptual(rows, config)
     _attach_backbones(rows, config, host)
     assert rows[0].backbone is not None
     size = config.size or rows[0].backbone.conventions.working_size
@@ -220,7 +227,16 @@ def plan_evaluation(
         lpips=lpips,
     )
     return Plan(
-        config, size, keys, rows, settings, space, context, found.items, found.without_masks
+        config,
+        size,
+        keys,
+        rows,
+        settings,
+        space,
+        context,
+        found.items,
+        found.without_masks,
+        notices,
     )
 
 

@@ -135,6 +135,20 @@ def test_missing_perceptual_weights_explain_what_to_do(
     assert code == 2 and "--perceptual-weights" in stderr and "losses.perceptual=0" in stderr
 
 
+def test_without_vgg_weights_the_default_runs_and_says_its_perceptual_term_is_off(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("TTTKIT_PERCEPTUAL_WEIGHTS")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-hub"))
+    out = tmp_path / "filled.png"
+    code, _, stderr = invoke(
+        str(files["image"]), "--mask", str(files["mask"]), "--weights", str(files["weights"]),
+        "--steps", "1", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0 and out.is_file()
+    assert "without its perceptual term" in stderr and "--perceptual-weights" in stderr
+
+
 def test_a_missing_lpips_trunk_fails_before_the_run(files: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "never.png"
     code, _, stderr = invoke(

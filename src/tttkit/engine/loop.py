@@ -331,7 +331,9 @@ def run_ttt(
     """
     options = options or RunOptions()
     notices: list[str] = []
-    if perceptual is None:  # searched for; an optional term without weights is dropped, said
+    # Searched for (an optional term without weights is dropped, said), once the mask is known
+    # to need training: an empty or all-hole mask is answered first.
+    if perceptual is None and _has_holes(as_batch(image, mask)[1]):
         spec, perceptual, notices = network_for(spec, None, resolve_device(options.device))
     inputs = _Inputs(image, mask, ground_truth, perceptual, host or get_host(), on_progress, cancel,
                      references)  # fmt: skip

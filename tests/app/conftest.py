@@ -25,6 +25,7 @@ class Served:
     weights: Path
     workspace: object
     data: Path
+    limited: bool = True  # the 2 MP and 1 MB limits (off when taking pictures for the docs)
 
 
 def free_port() -> int:
@@ -63,7 +64,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     app, launch, workspace = create(options)
     app.launch(prevent_thread_lock=True, quiet=True, **launch)
     try:
-        yield Served(f"http://127.0.0.1:{port}/", weights, workspace, data)
+        limited = not os.environ.get(SCREENSHOTS)
+        yield Served(f"http://127.0.0.1:{port}/", weights, workspace, data, limited)
     finally:
         app.close()
         workspace.close()

@@ -1,7 +1,8 @@
 """The companion benchmark: test-time training on other shots of the same scene (issue 32).
 
     python benchmarks/companions.py run OUT --photos PHOTOS/tuning --split tuning [--scenes 20]
-        [--steps 30] [--share 0.5] [--aligner homography] [--weights W] [--seed 0]
+        [--steps 30] [--share 0.5] [--aligner homography] [--reference-masks random|holes]
+        [--weights W] [--seed 0]
     python benchmarks/companions.py report OUT --split reporting [--json F]
     python benchmarks/companions.py grid OUT --split reporting --figure docs/images/x.jpg
 
@@ -138,7 +139,8 @@ def run(args: argparse.Namespace) -> None:
             started = time.perf_counter()
             result = tttkit.adapt(
                 target, holes, references=refs, reference_share=args.share,
-                reference_aligner=args.aligner, steps=0 if variant == "raw" else args.steps,
+                reference_aligner=args.aligner, reference_masks=args.reference_masks,
+                steps=0 if variant == "raw" else args.steps,
                 **common,
             )  # fmt: skip
             seconds = time.perf_counter() - started
@@ -227,6 +229,7 @@ def main() -> None:
     runner.add_argument("--steps", type=int, default=30)
     runner.add_argument("--share", type=float, default=0.5)
     runner.add_argument("--aligner", default="homography")
+    runner.add_argument("--reference-masks", choices=("random", "holes"), default="random")
     runner.add_argument("--weights", type=Path)
     runner.add_argument("--seed", type=int, default=0)
     runner.add_argument("--threads", type=int, default=0)

@@ -41,6 +41,7 @@ from tttkit.options import DEFAULT_STRATEGY, Overrides, RunOptions
 from tttkit.plugins import PluginHost, get_host
 from tttkit.references import (
     DEFAULT_SHARE,
+    REFERENCE_MASKS,
     Reference,
     ReferenceViews,
     align_reference,
@@ -244,6 +245,7 @@ def adapt(
     references: Sequence[Tensor | str | Path] | None = None,
     reference_aligner: str = "homography",
     reference_share: float = DEFAULT_SHARE,
+    reference_masks: str = "random",
     **overrides: Any,
 ) -> Result:
     """Test-time train a backbone on one image and fill its holes.
@@ -291,6 +293,9 @@ def adapt(
             step's views are drawn from them (:mod:`tttkit.references`).
         reference_aligner: how references are brought into the photo's frame.
         reference_share: the share of views drawn from the references, in ``(0, 1]``.
+        reference_masks: how finetuning masks are drawn on reference views: ``"random"`` as
+            on the photo, or ``"holes"``: also over the photo's holes where a reference shows
+            them (:data:`tttkit.references.REFERENCE_MASKS`).
         **overrides: ``steps``, ``lr``, ``batch_size``, ``finetune_mask``, ``filler``,
             ``augment``, ``freeze``, ``select``, ``early_stop``, ``refit``, ``sets`` — as the CLI
             flags of the same names.
@@ -335,12 +340,16 @@ def adapt(
     spec, perceptual, perceptual_notices = network_for(spec, perceptual_weights, run.device)
     notices += perceptual_notices
     plan, labels = plan_windows(mask, net.conventions.working_size, windows)
+    if reference_masks not in REFERENCE_MASKS:
+        raise InputError(
+            f"reference masks {reference_masks!r}: expected one of {', '.join(REFERENCE_MASKS)}"
+        )
     aligned, reference_notices = _aligned_references(
         references, image, mask, reference_aligner, reference_share, host, plan
     )
     notices += reference_notices
     shared = _Shared(spec, net, run, perceptual, host, on_progress, cancel, aligned,
-                     reference_share)  # fmt: skip
+                     reference_share, reference_masks)  # fmt: skip
     try:
         if len(plan) == 1 and plan[0].is_whole(*image.shape[-2:]):  # one plain run
             result = run_ttt(
@@ -411,6 +420,7 @@ class _Shared:
     cancel: CancelSignal | None = None
     references: list[Reference] = field(default_factory=list)
     reference_share: float = DEFAULT_SHARE
+    reference_masks: str = "random"
 
     def references_in(self, window: Window, target: Tensor, holes: Tensor) -> ReferenceViews | None:
         """The aligned references warped into ``window`` and matched to the exposure of
@@ -418,7 +428,7 @@ class _Shared:
         none reaches it."""
         if not self.references:
             return None
-        views = reference_views(self.references, window, self.reference_share)
+        views = reference_views(self.references, window, self.reference_share, self.reference_masks)
         return None if views is None else views.exposed_like(as_unit(target), holes)
 
     def window_progress(self, window: int, windows: int) -> ProgressCallback | None:

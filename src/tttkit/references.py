@@ -15,7 +15,7 @@ resolution: only the window's part of a reference is warped, at the network's si
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,10 @@ from tttkit.windows import Window
 
 #: Default share of each step's views drawn from the references.
 DEFAULT_SHARE = 0.5
+#: How finetuning masks are drawn on reference views: ``random`` as on the photo; ``holes``
+#: the random mask plus the photo's holes where the reference shows them, so the network is
+#: trained on exactly the region it must fill (the reference's pixels there as the target).
+REFERENCE_MASKS = ("random", "holes")
 
 #: A warped reference's border pixels blend with the empty outside; they count as missing.
 BORDER = 2
@@ -63,15 +67,21 @@ class ReferenceViews:
             aligned): treated as the target's holes are (filled, never a finetuning target).
         share: of each step's views drawn from the references (``0 < share ≤ 1``; with two or
             more views a step keeps at least one of the target).
+        masks: how finetuning masks are drawn on them (:data:`REFERENCE_MASKS`).
     """
 
     images: Tensor
     missing: Tensor
     share: float = DEFAULT_SHARE
+    masks: str = "random"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.share <= 1.0:
             raise ValueError(f"reference share must be in (0, 1], got {self.share}")
+        if self.masks not in REFERENCE_MASKS:
+            raise ValueError(
+                f"reference masks must be one of {REFERENCE_MASKS}, got {self.masks!r}"
+            )
         if self.images.dim() != 4 or self.images.shape[1] != 3 or len(self.images) == 0:
             raise ValueError(f"reference images must be (R, 3, h, w), got {self.images.shape}")
         if self.missing.shape != (len(self.images), 1, *self.images.shape[-2:]):
@@ -104,11 +114,11 @@ class ReferenceViews:
             gain = gain.clamp(*GAIN_RANGE)
             offset = mean_g - gain * mean_s
             adjusted.append((image * gain[:, None, None] + offset[:, None, None]).clamp(0, 1))
-        return ReferenceViews(torch.stack(adjusted), self.missing, self.share)
+        return replace(self, images=torch.stack(adjusted))
 
     def to(self, device: torch.device | str) -> ReferenceViews:
         """The same views on ``device``."""
-        return ReferenceViews(self.images.to(device), self.missing.to(device), self.share)
+        return replace(self, images=self.images.to(device), missing=self.missing.to(device))
 
     def views_per_step(self, batch: int, generator: torch.Generator) -> int:
         """How many of a step's ``batch`` views come from the references."""
@@ -123,7 +133,7 @@ class ReferenceViews:
         forbidden: Tensor,
         margin: int,
         generator: torch.Generator,
-    ) -> tuple[Tensor, Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """Replace the last views of a step's batch by randomly chosen references.
 
         Args:
@@ -131,17 +141,28 @@ class ReferenceViews:
                 where finetuning masks must not go.
             margin: pixels kept clear around missing content, as around the target's holes.
             generator: the run's source of randomness.
+
+        Returns:
+            The views, their holes, where finetuning masks must not go, and (``masks="holes"``)
+            ``(B, 1, h, w)`` what each view's finetuning mask must also cover — the target's
+            holes on reference views, clear of their missing pixels — or ``None``.
         """
         count = self.views_per_step(len(images), generator)
         if count == 0:
-            return images, holes, forbidden
+            return images, holes, forbidden, None
         pick = torch.randint(len(self.images), (count,), generator=generator).to(images.device)
         missing = self.missing[pick]
         keep = len(images) - count
+        blocked = dilate(missing, margin)
+        cover = None
+        if self.masks == "holes":
+            on_references = holes[:1].expand_as(missing) * (1 - blocked)
+            cover = torch.cat((torch.zeros_like(holes[:keep]), on_references))
         return (
             torch.cat((images[:keep], self.images[pick].to(images.dtype))),
             torch.cat((holes[:keep], missing)),
-            torch.cat((forbidden[:keep], dilate(missing, margin))),
+            torch.cat((forbidden[:keep], blocked)),
+            cover,
         )
 
 
@@ -233,7 +254,10 @@ def window_matrix(window: Window) -> np.ndarray:
 
 
 def reference_views(
-    references: Sequence[Reference], window: Window, share: float = DEFAULT_SHARE
+    references: Sequence[Reference],
+    window: Window,
+    share: float = DEFAULT_SHARE,
+    masks: str = "random",
 ) -> ReferenceViews | None:
     """Each reference warped into ``window`` at the network's size; ``None`` when none
     reaches the window (every one shows none of it)."""
@@ -260,7 +284,7 @@ def reference_views(
         missing.append(torch.from_numpy(inside == 0).float()[None])
     if not images:
         return None
-    return ReferenceViews(torch.stack(images), torch.stack(missing), share)
+    return ReferenceViews(torch.stack(images), torch.stack(missing), share, masks)
 
 
 def _reduced(

@@ -4,6 +4,7 @@ drawing views from them."""
 from __future__ import annotations
 
 import importlib.resources
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -94,9 +95,10 @@ def test_mixing_replaces_some_views_by_references_with_their_missing_pixels_as_h
     missing = torch.zeros(2, 1, 16, 16)
     missing[:, :, :, :3] = 1
     views = ReferenceViews(torch.ones(2, 3, 16, 16), missing, share=0.5)
-    mixed, mixed_holes, forbidden = views.mix(
+    mixed, mixed_holes, forbidden, cover = views.mix(
         images, holes, holes.clone(), margin=2, generator=torch.Generator().manual_seed(0)
     )
+    assert cover is None  # random masks: nothing the finetuning masks must cover
     assert mixed.shape == images.shape and mixed[:2].eq(0).all() and mixed[2:].eq(1).all()
     assert mixed_holes[2:, :, :, :3].eq(1).all() and mixed_holes[:2].eq(0).all()
     assert forbidden[2:, :, :, :5].eq(1).all()  # the margin kept clear around missing pixels
@@ -104,6 +106,32 @@ def test_mixing_replaces_some_views_by_references_with_their_missing_pixels_as_h
     assert single.views_per_step(4, torch.Generator()) == 3  # one target view always stays
     with pytest.raises(ValueError, match="share"):
         ReferenceViews(torch.ones(1, 3, 16, 16), missing[:1], share=0.0)
+
+
+def test_hole_masks_on_references_cover_the_photos_holes_where_they_show_them() -> None:
+    holes = torch.zeros(4, 1, 16, 16)
+    holes[:, :, 6:10, :] = 1  # a band across the photo
+    missing = torch.zeros(1, 1, 16, 16)
+    missing[:, :, :, :3] = 1  # the reference does not reach the left edge
+    views = ReferenceViews(torch.ones(1, 3, 16, 16), missing, share=0.5, masks="holes")
+    _, mixed_holes, forbidden, cover = views.mix(
+        torch.zeros(4, 3, 16, 16), holes, holes.clone(), margin=2,
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    assert cover is not None and cover[:2].eq(0).all()  # the photo's views: drawn as ever
+    expected = torch.zeros(1, 16, 16)
+    expected[:, 6:10, 5:] = 1  # the band, clear of the missing pixels and their margin
+    assert torch.equal(cover[2], expected) and torch.equal(cover[3], expected)
+    assert not (cover * mixed_holes).any() and not (cover * forbidden).any()
+    with pytest.raises(ValueError, match="masks"):
+        ReferenceViews(torch.ones(1, 3, 16, 16), missing, masks="everywhere")
+
+
+def test_adapt_refuses_an_unknown_way_of_drawing_reference_masks_by_name() -> None:
+    image, mask = photo_and_mask(48)
+    with pytest.raises(InputError, match="reference masks 'everywhere'"):
+        tttkit.adapt(image, mask, backbone=tiny_backbone(), references=[image.flip(-1)],
+                     reference_masks="everywhere", steps=1)  # fmt: skip
 
 
 def test_a_run_with_references_is_seeded_and_differs_from_one_without() -> None:
@@ -115,6 +143,9 @@ def test_a_run_with_references_is_seeded_and_differs_from_one_without() -> None:
     first = run_ttt(tiny_backbone(), image, mask, spec, options, references=views)
     again = run_ttt(tiny_backbone(), image, mask, spec, options, references=views)
     alone = run_ttt(tiny_backbone(), image, mask, spec, options)
+    over_holes = replace(views, masks="holes")
+    covering = run_ttt(tiny_backbone(), image, mask, spec, options, references=over_holes)
+    assert not torch.equal(covering.finetuned, first.finetuned)
     assert torch.equal(first.finetuned, again.finetuned)
     assert not torch.equal(first.finetuned, alone.finetuned)
     assert torch.equal(first.raw, alone.raw)

@@ -153,6 +153,14 @@ def inpaint_command(
             "--reference-share", min=0.0, max=1.0, help="Share of each step's views from them."
         ),
     ] = 0.5,
+    reference_masks: Annotated[
+        str,
+        typer.Option(
+            "--reference-masks",
+            help="Finetuning masks on the shots: random (as on the photo) or holes (also over "
+            "the photo's holes where a shot shows them).",
+        ),
+    ] = "random",
     resize_mask: Annotated[
         bool, typer.Option("--resize-mask", help="Resize a mask of another size to the image.")
     ] = False,
@@ -233,7 +241,7 @@ def inpaint_command(
             options=run.replace(show_progress=not as_json),
             on_raw=raw if save_raw is not None else None, references=shots or None,
             reference_aligner=reference_aligner, reference_share=reference_share,
-            **overrides.as_kwargs(),
+            reference_masks=reference_masks, **overrides.as_kwargs(),
         )  # fmt: skip
     except KeyboardInterrupt:
         done = (

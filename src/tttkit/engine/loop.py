@@ -844,8 +844,9 @@ def _train_step(
     images = image.expand(batch, -1, -1, -1)
     user_masks = user_mask.expand(batch, -1, -1, -1)
     forbidden = forbidden.expand(batch, -1, -1, -1)
+    cover = None  # what reference views' finetuning masks must also cover (their "holes")
     if references is not None:
-        images, user_masks, forbidden = references.mix(
+        images, user_masks, forbidden, cover = references.mix(
             images, user_masks, forbidden, spec.hole_margin, generator
         )
     filled = parts.filler(images, user_masks, FillContext(generator=generator, predict=predict))
@@ -858,13 +859,19 @@ def _train_step(
     call = checks.augment if checks is not None else plain_call
     if spec.augment.mask_follows_geometry:
         finetune_masks = _finetune_masks(parts, user_masks, forbidden, generator, checks)
+        if cover is not None:
+            finetune_masks = torch.maximum(finetune_masks, cover.to(finetune_masks.dtype))
         views = parts.pipeline.apply_batch(filled, user_masks, finetune_masks, generator, call=call)
         finetune_masks = views.finetune_mask
     else:
-        # Combination G: draw F on the transformed frame, away from holes and empty pixels.
-        views = parts.pipeline.apply_batch(filled, user_masks, None, generator, call=call)
+        # Combination G: draw F on the transformed frame, away from holes and empty pixels
+        # (what F must cover, if anything, is transformed with the views).
+        views = parts.pipeline.apply_batch(filled, user_masks, cover, generator, call=call)
         blocked = torch.maximum(dilate(views.user_mask, spec.hole_margin), views.empty)
         finetune_masks = _finetune_masks(parts, views.user_mask, blocked, generator, checks)
+        if views.finetune_mask is not None:
+            covered = views.finetune_mask.round() * (1 - blocked)
+            finetune_masks = torch.maximum(finetune_masks, covered.to(finetune_masks.dtype))
     assert finetune_masks is not None
     if checks is not None:
         checks.settle()  # one synchronisation: nothing broken reaches the network

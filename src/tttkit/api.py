@@ -320,6 +320,10 @@ def adapt(
         warnings.warn("adapt(region=…) is deprecated: use windows=…", DeprecationWarning, 2)
         windows = region
     check_window_mode(windows)
+    if reference_masks not in REFERENCE_MASKS:
+        raise InputError(
+            f"reference masks {reference_masks!r}: expected one of {', '.join(REFERENCE_MASKS)}"
+        )
     if label is None:
         label = Path(image).name if isinstance(image, (str, Path)) else "image"
     if isinstance(image, (str, Path)):
@@ -340,10 +344,6 @@ def adapt(
     spec, perceptual, perceptual_notices = network_for(spec, perceptual_weights, run.device)
     notices += perceptual_notices
     plan, labels = plan_windows(mask, net.conventions.working_size, windows)
-    if reference_masks not in REFERENCE_MASKS:
-        raise InputError(
-            f"reference masks {reference_masks!r}: expected one of {', '.join(REFERENCE_MASKS)}"
-        )
     aligned, reference_notices = _aligned_references(
         references, image, mask, reference_aligner, reference_share, host, plan
     )

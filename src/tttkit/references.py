@@ -8,8 +8,9 @@ in, warped into that window at the network's size and matched to the target's ex
 (:meth:`ReferenceViews.exposed_like`). The engine draws some of each step's views from these
 reference views (:meth:`ReferenceViews.mix`): random finetuning masks on their
 pixels, as on the target — including where the target's hole is, which a well-aligned
-reference shows. Memory grows with the windows and the number of references, not with their
-resolution: only the window's part of a reference is warped, at the network's size.
+reference shows — and, with ``masks="holes"``, masks over the target's holes too. Memory
+grows with the windows and the number of references, not with their resolution: only the
+window's part of a reference is warped, at the network's size.
 """
 
 from __future__ import annotations
@@ -199,23 +200,6 @@ def align_reference(
     if not np.isfinite(matrix).all() or abs(np.linalg.det(matrix)) < 1e-12:
         return None, f"{found.note}; the mapping is degenerate"
     return Reference(name, pixels, matrix, found.note), found.note
-
-
-def align_references(
-    target: Tensor,
-    holes: Tensor,
-    references: Sequence[tuple[str, Tensor]],
-    aligner: object,
-) -> tuple[list[Reference], list[tuple[str, str]]]:
-    """:func:`align_reference` for each: ``(kept, [(name, why skipped)])``."""
-    kept, skipped = [], []
-    for name, pixels in references:
-        reference, note = align_reference(target, holes, name, pixels, aligner)
-        if reference is None:
-            skipped.append((name, note))
-        else:
-            kept.append(reference)
-    return kept, skipped
 
 
 def crop_to_windows(reference: Reference, windows: Sequence[Window]) -> Reference | None:

@@ -17,7 +17,7 @@ from tests.helpers import photo_and_mask, tiny_backbone
 from tttkit.engine import run_ttt
 from tttkit.io import InputError, read_image, write_image
 from tttkit.options import RunOptions
-from tttkit.references import Reference, ReferenceViews, align_references, reference_views
+from tttkit.references import Reference, ReferenceViews, align_reference, reference_views
 from tttkit.strategy import get_strategy, override
 from tttkit.windows import Window
 
@@ -61,11 +61,9 @@ def test_a_photo_of_another_scene_does_not_match_and_is_skipped() -> None:
     target, _, _ = _shots()
     other = read_image(str(EXAMPLES / "fruits.jpg"), dtype=torch.uint8)
     aligner = tttkit.registry("reference-aligners").get("homography")()
-    kept, skipped = align_references(
-        target, _holes(target.shape[-2:]), [("fruits.jpg", other)], aligner
-    )
-    assert kept == [] and skipped[0][0] == "fruits.jpg"
-    assert "matching points" in skipped[0][1] or "agree" in skipped[0][1]
+    kept, why = align_reference(target, _holes(target.shape[-2:]), "fruits.jpg", other, aligner)
+    assert kept is None
+    assert "matching points" in why or "agree" in why
 
 
 def test_a_warped_reference_shows_the_target_where_they_overlap() -> None:

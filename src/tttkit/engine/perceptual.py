@@ -24,8 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tttkit import config
-from tttkit.config import StrategySpec
+from tttkit.config import StrategySpec, apply
 from tttkit.io import InputError
 
 #: Environment variable naming a weights file (second in the search order).
@@ -345,22 +344,6 @@ def _read_vgg_state(path: Path) -> tuple[str, dict[str, Tensor]]:
     return found, {k: v.float().clone() for k, v in state.items()}
 
 
-__all__ = [
-    "DEFAULT_LAYERS",
-    "ENV_WEIGHTS",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "TORCHVISION_CHECKPOINTS",
-    "PerceptualWeightsError",
-    "build_vgg_features",
-    "clear_cache",
-    "find_weights",
-    "load_feature_network",
-    "resolve_layers",
-    "vgg_layer_names",
-]
-
-
 def network_for(
     spec: StrategySpec, weights: str | Path | None, device: torch.device | str = "cpu"
 ) -> tuple[StrategySpec, nn.Module | None, list[str]]:
@@ -388,4 +371,22 @@ def network_for(
         f"({spec.losses.perceptual:g}): a less sharp fill. Name a VGG-16/19 file with "
         "--perceptual-weights FILE or TTTKIT_PERCEPTUAL_WEIGHTS (docs/quality.md)"
     )
-    return config.apply(spec, {"losses.perceptual": 0.0}), None, [notice]
+    return apply(spec, {"losses.perceptual": 0.0}), None, [notice]
+
+
+__all__ = [
+    "DEFAULT_LAYERS",
+    "ENV_WEIGHTS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "TORCHVISION_CHECKPOINTS",
+    "PerceptualWeightsError",
+    "PerceptualWeightsMissing",
+    "build_vgg_features",
+    "clear_cache",
+    "find_weights",
+    "load_feature_network",
+    "network_for",
+    "resolve_layers",
+    "vgg_layer_names",
+]

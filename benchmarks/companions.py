@@ -2,7 +2,7 @@
 
     python benchmarks/companions.py run OUT --photos PHOTOS/tuning --split tuning [--scenes 20]
         [--steps 30] [--share 0.5] [--aligner homography] [--reference-masks random|holes]
-        [--weights W] [--seed 0]
+        [--weights W] [--seed 0] [--reuse OTHER_OUT]
     python benchmarks/companions.py report OUT --split reporting [--json F]
     python benchmarks/companions.py grid OUT --split reporting --figure docs/images/x.jpg
 
@@ -21,6 +21,10 @@ finetuning), TTT on the target alone, TTT with the companions, TTT with the cont
 scene: hole L1, PSNR, LPIPS-alt (the shared VGG16 trunk, when ``TTTKIT_LPIPS_WEIGHTS`` names
 it), HaarPSI, GMSD and seconds. ``report`` gives paired improvements with bootstrap intervals
 over scenes. Resumable: finished scenes are in ``OUT/SPLIT/scenes.jsonl``.
+
+``--reuse OTHER_OUT`` copies the raw fill and TTT alone from another run of the same split,
+steps, weights and seed (neither depends on the reference options), so comparing reference
+options costs two runs a scene instead of four.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from quality import bootstrap_interval
 
 SIDE, TARGET = 512, 256
 VARIANTS = ("raw", "alone", "with", "control")
+REUSABLE = ("raw", "alone")  # runs that see no reference
 METRICS = {  # name: lower is better
     "l1_hole": True, "psnr": False, "lpips_alt": True, "lpips": True, "haarpsi": False,
     "gmsd": True,
@@ -123,6 +128,7 @@ def run(args: argparse.Namespace) -> None:
     done = {json.loads(line)["photo"] for line in results.open()} if results.exists() else set()
     photos = sorted(p for p in args.photos.iterdir() if p.is_file())[: args.scenes]
     lpips = resolve_lpips("auto")
+    reused = _reusable(args.reuse / args.split, args.seed) if args.reuse else {}
     for index, photo in enumerate(photos):
         if photo.name in done:
             continue
@@ -135,6 +141,11 @@ def run(args: argparse.Namespace) -> None:
         }  # fmt: skip
         common = {"strategy": "default", "seed": args.seed, "weights": args.weights}
         for variant in VARIANTS:
+            if variant in REUSABLE and photo.name in reused:
+                row[variant] = reused[photo.name][variant]
+                source = args.reuse / args.split / "fills" / f"{photo.stem}_{variant}.png"
+                (folder / "fills" / source.name).write_bytes(source.read_bytes())
+                continue
             refs = {"with": scene["companions"], "control": scene["control"]}.get(variant)
             started = time.perf_counter()
             result = tttkit.adapt(
@@ -156,6 +167,12 @@ def run(args: argparse.Namespace) -> None:
         print(f"{photo.name}: hole L1 raw {row['raw']['l1_hole']:.4f}, alone "
               f"{row['alone']['l1_hole']:.4f}, with {row['with']['l1_hole']:.4f}, control "
               f"{row['control']['l1_hole']:.4f}", flush=True)  # fmt: skip
+
+
+def _reusable(folder: Path, seed: int) -> dict[str, dict]:
+    """Rows of another run (same split) whose variants without references can be copied."""
+    rows = [json.loads(line) for line in (folder / "scenes.jsonl").open()]
+    return {r["photo"]: r for r in rows if r["seed"] == seed}
 
 
 def improvement(rows: list[dict], metric: str, base: str, other: str) -> dict[str, Any]:
@@ -233,6 +250,7 @@ def main() -> None:
     runner.add_argument("--weights", type=Path)
     runner.add_argument("--seed", type=int, default=0)
     runner.add_argument("--threads", type=int, default=0)
+    runner.add_argument("--reuse", type=Path, help="copy raw and alone from this run's OUT")
     reporter = commands.add_parser("report")
     reporter.add_argument("out", type=Path)
     reporter.add_argument("--split", required=True)

@@ -3,6 +3,7 @@
     python benchmarks/companions.py run OUT --photos PHOTOS/tuning --split tuning [--scenes 20]
         [--steps 30] [--share 0.5] [--aligner homography] [--reference-masks random|holes]
         [--weights W] [--seed 0] [--reuse OTHER_OUT]
+    python benchmarks/companions.py run OUT --real REAL_SCENES --split real [...]
     python benchmarks/companions.py report OUT --split reporting [--json F]
     python benchmarks/companions.py grid OUT --split reporting --figure docs/images/x.jpg
 
@@ -30,12 +31,14 @@ options costs two runs a scene instead of four.
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import random
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -86,25 +89,54 @@ def _shot(base: torch.Tensor, centre: tuple[float, float], rng: random.Random) -
     return (shot + rng.uniform(0.01, 0.03) * noise).clamp(0, 1)
 
 
-def make_scene(photo: Path, other: Path, seed: int) -> dict[str, Any]:
-    """The target, its holes, its companions and the control shots of one photo."""
+def _target(base: torch.Tensor, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+    """A seeded 256² crop of ``base``, its LaMa "thick" holes, and the crop's centre."""
     import tttkit
 
-    rng = random.Random(_seed(photo.name, seed))
-    base = _base(photo)
     height, width = base.shape[-2:]
     top = rng.randrange(48, height - TARGET - 48)
     left = rng.randrange(48, width - TARGET - 48)
     target = base[:, top : top + TARGET, left : left + TARGET].clone()
     kind = tttkit.registry("eval-masks").get("lama-thick")()
     holes = kind(TARGET, torch.Generator().manual_seed(rng.randrange(2**31)))
-    centre = (left + TARGET / 2, top + TARGET / 2)
+    return target, holes, (left + TARGET / 2, top + TARGET / 2)
+
+
+def make_scene(photo: Path, other: Path, seed: int) -> dict[str, Any]:
+    """The target, its holes, its companions and the control shots of one photo."""
+    rng = random.Random(_seed(photo.name, seed))
+    base = _base(photo)
+    target, holes, centre = _target(base, rng)
     count = rng.randint(1, 3)
     companions = [_shot(base, centre, rng) for _ in range(count)]
     other_base = _base(other)
     o_height, o_width = other_base.shape[-2:]
     control = [_shot(other_base, (o_width / 2, o_height / 2), rng) for _ in range(count)]
     return {"target": target, "holes": holes, "companions": companions, "control": control}
+
+
+def make_real_scene(folder: Path, row: dict, other: dict, seed: int) -> dict[str, Any]:
+    """A scene of real shots (``benchmarks/photos/companion_scenes.py``): the target crop of
+    ``row``'s target shot; its companions are the other shots, whole (scaled to a short side
+    of 512 like the target's shot); the control, ``other`` scene's companions."""
+    rng = random.Random(_seed(row["target"], seed))
+    target, holes, _ = _target(_base(folder / row["target"]), rng)
+    shots = [[_base(folder / name) for name in r["companions"].split(";")] for r in (row, other)]
+    return {"target": target, "holes": holes, "companions": shots[0], "control": shots[1]}
+
+
+def scenes(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """``(name, make)`` of each scene: from ``--photos`` (one made-up scene a photo) or from
+    ``--real`` (a folder written by ``companion_scenes.py``)."""
+    if args.real:
+        with (args.real / "scenes.csv").open() as handle:
+            rows = list(csv.DictReader(handle))[: args.scenes]
+        return [(row["target"], partial(make_real_scene, args.real, row,
+                                        rows[(i + 1) % len(rows)], args.seed))
+                for i, row in enumerate(rows)]  # fmt: skip
+    photos = sorted(p for p in args.photos.iterdir() if p.is_file())[: args.scenes]
+    return [(photo.name, partial(make_scene, photo, photos[(i + 1) % len(photos)], args.seed))
+            for i, photo in enumerate(photos)]  # fmt: skip
 
 
 def _metrics(fill: torch.Tensor, truth: torch.Tensor, holes: torch.Tensor, lpips: Any) -> dict:
@@ -126,24 +158,23 @@ def run(args: argparse.Namespace) -> None:
     (folder / "fills").mkdir(parents=True, exist_ok=True)
     results = folder / "scenes.jsonl"
     done = {json.loads(line)["photo"] for line in results.open()} if results.exists() else set()
-    photos = sorted(p for p in args.photos.iterdir() if p.is_file())[: args.scenes]
     lpips = resolve_lpips("auto")
     reused = _reusable(args.reuse / args.split, args.seed) if args.reuse else {}
-    for index, photo in enumerate(photos):
-        if photo.name in done:
+    listed = scenes(args)
+    for index, (name, make) in enumerate(listed):
+        if name in done:
             continue
-        other = photos[(index + 1) % len(photos)]
-        scene = make_scene(photo, other, args.seed)
+        scene = make()
         target, holes = scene["target"], scene["holes"]
         row: dict[str, Any] = {
-            "photo": photo.name, "control_photo": other.name,
+            "photo": name, "control_photo": listed[(index + 1) % len(listed)][0],
             "references": len(scene["companions"]), "seed": args.seed,
         }  # fmt: skip
         common = {"strategy": "default", "seed": args.seed, "weights": args.weights}
         for variant in VARIANTS:
-            if variant in REUSABLE and photo.name in reused:
-                row[variant] = reused[photo.name][variant]
-                source = args.reuse / args.split / "fills" / f"{photo.stem}_{variant}.png"
+            if variant in REUSABLE and name in reused:
+                row[variant] = reused[name][variant]
+                source = args.reuse / args.split / "fills" / f"{Path(name).stem}_{variant}.png"
                 (folder / "fills" / source.name).write_bytes(source.read_bytes())
                 continue
             refs = {"with": scene["companions"], "control": scene["control"]}.get(variant)
@@ -158,13 +189,13 @@ def run(args: argparse.Namespace) -> None:
             notices = [n for n in result.notices if n.startswith("reference")]
             scores = _metrics(result.finetuned, target, holes, lpips)
             row[variant] = {**scores, "seconds": seconds, "notices": notices}
-            write_image(folder / "fills" / f"{photo.stem}_{variant}.png", result.finetuned)
-        write_image(folder / "fills" / f"{photo.stem}_target.png", target)
-        write_image(folder / "fills" / f"{photo.stem}_masked.png", target * (1 - holes))
-        write_image(folder / "fills" / f"{photo.stem}_ref0.png", scene["companions"][0])
+            write_image(folder / "fills" / f"{Path(name).stem}_{variant}.png", result.finetuned)
+        write_image(folder / "fills" / f"{Path(name).stem}_target.png", target)
+        write_image(folder / "fills" / f"{Path(name).stem}_masked.png", target * (1 - holes))
+        write_image(folder / "fills" / f"{Path(name).stem}_ref0.png", scene["companions"][0])
         with results.open("a") as handle:
             handle.write(json.dumps(row) + "\n")
-        print(f"{photo.name}: hole L1 raw {row['raw']['l1_hole']:.4f}, alone "
+        print(f"{name}: hole L1 raw {row['raw']['l1_hole']:.4f}, alone "
               f"{row['alone']['l1_hole']:.4f}, with {row['with']['l1_hole']:.4f}, control "
               f"{row['control']['l1_hole']:.4f}", flush=True)  # fmt: skip
 
@@ -240,7 +271,9 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     runner = commands.add_parser("run")
     runner.add_argument("out", type=Path)
-    runner.add_argument("--photos", type=Path, required=True)
+    source = runner.add_mutually_exclusive_group(required=True)
+    source.add_argument("--photos", type=Path, help="one made-up scene per photo")
+    source.add_argument("--real", type=Path, help="real scenes (companion_scenes.py's folder)")
     runner.add_argument("--split", required=True)
     runner.add_argument("--scenes", type=int, default=20)
     runner.add_argument("--steps", type=int, default=30)

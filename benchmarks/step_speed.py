@@ -60,11 +60,12 @@ def step_setup(name: str, size: int, batch: int, strategy: str, **options: objec
 
     net = tttkit.backbones().get(name)(**options)
     spec = override(get_strategy(strategy), batch_size=batch, select="last")
-    perceptual = None
-    if spec.losses.perceptual > 0:
-        from tttkit.engine.perceptual import load_feature_network
+    from tttkit.engine.perceptual import network_for
 
-        perceptual = load_feature_network()
+    # As a run does: the default's optional perceptual term only where VGG weights are found.
+    spec, perceptual, notices = network_for(spec, None)
+    for notice in notices:
+        print(f"note: {notice}")
     image = torch.rand(1, 3, size, size)
     mask = torch.zeros(1, 1, size, size)
     mask[..., size // 4 : size // 2, size // 3 : 2 * size // 3] = 1

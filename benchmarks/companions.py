@@ -279,7 +279,7 @@ def main() -> None:
     runner.add_argument("--steps", type=int, default=30)
     runner.add_argument("--share", type=float, default=0.5)
     runner.add_argument("--aligner", default="homography")
-    runner.add_argument("--reference-masks", choices=("random", "holes"), default="random")
+    runner.add_argument("--reference-masks", choices=("random", "holes"), default="holes")
     runner.add_argument("--weights", type=Path)
     runner.add_argument("--seed", type=int, default=0)
     runner.add_argument("--threads", type=int, default=0)

@@ -40,6 +40,7 @@ from tttkit.metrics import image_metrics
 from tttkit.options import DEFAULT_STRATEGY, Overrides, RunOptions
 from tttkit.plugins import PluginHost, get_host
 from tttkit.references import (
+    DEFAULT_MASKS,
     DEFAULT_SHARE,
     REFERENCE_MASKS,
     Reference,
@@ -245,7 +246,7 @@ def adapt(
     references: Sequence[Tensor | str | Path] | None = None,
     reference_aligner: str = "homography",
     reference_share: float = DEFAULT_SHARE,
-    reference_masks: str = "random",
+    reference_masks: str = DEFAULT_MASKS,
     **overrides: Any,
 ) -> Result:
     """Test-time train a backbone on one image and fill its holes.
@@ -293,9 +294,10 @@ def adapt(
             step's views are drawn from them (:mod:`tttkit.references`).
         reference_aligner: how references are brought into the photo's frame.
         reference_share: the share of views drawn from the references, in ``(0, 1]``.
-        reference_masks: how finetuning masks are drawn on reference views: ``"random"`` as
-            on the photo, or ``"holes"``: also over the photo's holes where a reference shows
-            them (:data:`tttkit.references.REFERENCE_MASKS`).
+        reference_masks: how finetuning masks are drawn on reference views: ``"holes"`` (the
+            default): random ones as on the photo, and over the photo's holes where a
+            reference shows them; or ``"random"`` only
+            (:data:`tttkit.references.REFERENCE_MASKS`).
         **overrides: ``steps``, ``lr``, ``batch_size``, ``finetune_mask``, ``filler``,
             ``augment``, ``freeze``, ``select``, ``early_stop``, ``refit``, ``sets`` — as the CLI
             flags of the same names.
@@ -420,7 +422,7 @@ class _Shared:
     cancel: CancelSignal | None = None
     references: list[Reference] = field(default_factory=list)
     reference_share: float = DEFAULT_SHARE
-    reference_masks: str = "random"
+    reference_masks: str = DEFAULT_MASKS
 
     def references_in(self, window: Window, target: Tensor, holes: Tensor) -> ReferenceViews | None:
         """The aligned references warped into ``window`` and matched to the exposure of

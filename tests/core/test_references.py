@@ -4,6 +4,7 @@ drawing views from them."""
 from __future__ import annotations
 
 import importlib.resources
+import inspect
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +18,13 @@ from tests.helpers import photo_and_mask, tiny_backbone
 from tttkit.engine import run_ttt
 from tttkit.io import InputError, read_image, write_image
 from tttkit.options import RunOptions
-from tttkit.references import Reference, ReferenceViews, align_reference, reference_views
+from tttkit.references import (
+    DEFAULT_MASKS,
+    Reference,
+    ReferenceViews,
+    align_reference,
+    reference_views,
+)
 from tttkit.strategy import get_strategy, override
 from tttkit.windows import Window
 
@@ -92,7 +99,7 @@ def test_mixing_replaces_some_views_by_references_with_their_missing_pixels_as_h
     holes = torch.zeros(4, 1, 16, 16)
     missing = torch.zeros(2, 1, 16, 16)
     missing[:, :, :, :3] = 1
-    views = ReferenceViews(torch.ones(2, 3, 16, 16), missing, share=0.5)
+    views = ReferenceViews(torch.ones(2, 3, 16, 16), missing, share=0.5, masks="random")
     mixed, mixed_holes, forbidden, cover = views.mix(
         images, holes, holes.clone(), margin=2, generator=torch.Generator().manual_seed(0)
     )
@@ -125,6 +132,18 @@ def test_hole_masks_on_references_cover_the_photos_holes_where_they_show_them() 
         ReferenceViews(torch.ones(1, 3, 16, 16), missing, masks="everywhere")
 
 
+def test_masks_over_the_holes_are_the_default_of_the_library_and_the_command_line() -> None:
+    import typer
+
+    from tttkit.cli import app
+
+    command = typer.main.get_command(app).commands["inpaint"]  # type: ignore[attr-defined]
+    option = next(p for p in command.params if p.name == "reference_masks")
+    assert option.default == DEFAULT_MASKS == "holes"
+    assert inspect.signature(tttkit.adapt).parameters["reference_masks"].default == DEFAULT_MASKS
+    assert ReferenceViews(torch.ones(1, 3, 4, 4), torch.zeros(1, 1, 4, 4)).masks == DEFAULT_MASKS
+
+
 def test_adapt_refuses_an_unknown_way_of_drawing_reference_masks_by_name() -> None:
     image, mask = photo_and_mask(48)
     with pytest.raises(InputError, match="reference masks 'everywhere'"):
@@ -135,7 +154,7 @@ def test_adapt_refuses_an_unknown_way_of_drawing_reference_masks_by_name() -> No
 def test_a_run_with_references_is_seeded_and_differs_from_one_without() -> None:
     image, mask = photo_and_mask(64)
     other = torch.flip(image, dims=(-1,))[None]  # any other content, fully present
-    views = ReferenceViews(other, torch.zeros(1, 1, 64, 64), share=0.5)
+    views = ReferenceViews(other, torch.zeros(1, 1, 64, 64), share=0.5, masks="random")
     spec = override(get_strategy("default"), steps=2)
     options = RunOptions(seed=3, precision="fp32")
     first = run_ttt(tiny_backbone(), image, mask, spec, options, references=views)

@@ -157,10 +157,10 @@ def inpaint_command(
         str,
         typer.Option(
             "--reference-masks",
-            help="Finetuning masks on the shots: random (as on the photo) or holes (also over "
-            "the photo's holes where a shot shows them).",
+            help="Finetuning masks on the shots: holes (random ones, and over the photo's holes "
+            "where a shot shows them) or random (as on the photo only).",
         ),
-    ] = "random",
+    ] = "holes",
     resize_mask: Annotated[
         bool, typer.Option("--resize-mask", help="Resize a mask of another size to the image.")
     ] = False,

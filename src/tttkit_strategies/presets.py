@@ -23,11 +23,20 @@ from tttkit_strategies.ablations import (
     ZERO_SHOT,
     ZERO_SHOT_SMALL,
 )
-from tttkit_strategies.defaults import DEFAULT
+from tttkit_strategies.defaults import DEFAULT, FAST
 
-__all__ = ["BASELINE", "COMBO_I", "DEFAULT", "OPTIMAL", "ZERO_SHOT", "ZERO_SHOT_SMALL", "preset"]
+__all__ = [
+    "BASELINE",
+    "COMBO_I",
+    "DEFAULT",
+    "FAST",
+    "OPTIMAL",
+    "ZERO_SHOT",
+    "ZERO_SHOT_SMALL",
+    "preset",
+]
 
-_BY_NAME: dict[str, StrategySpec] = {spec.name: spec for spec in (*ALL_PRESETS, DEFAULT)}
+_BY_NAME: dict[str, StrategySpec] = {spec.name: spec for spec in (*ALL_PRESETS, DEFAULT, FAST)}
 
 
 def preset(name: str) -> StrategySpec:

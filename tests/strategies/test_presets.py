@@ -80,5 +80,6 @@ def test_every_builtin_preset_is_importable_as_an_object() -> None:
     for name in builtin:
         assert presets.preset(name) == host.registry("strategies").get(name)
     assert presets.BASELINE.name == "baseline" and presets.DEFAULT.name == "default"
+    assert presets.FAST.diff(presets.DEFAULT) == {"steps": (20, 30)}  # the default, fewer steps
     with pytest.raises(UnknownNameError, match="did you mean 'optimal'"):
         presets.preset("optimall")

@@ -47,6 +47,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import bootstrap_interval
 
+from tttkit.references import DEFAULT_MASKS, REFERENCE_MASKS
+
 SIDE, TARGET = 512, 256
 VARIANTS = ("raw", "alone", "with", "control")
 REUSABLE = ("raw", "alone")  # runs that see no reference
@@ -125,18 +127,21 @@ def make_real_scene(folder: Path, row: dict, other: dict, seed: int) -> dict[str
     return {"target": target, "holes": holes, "companions": shots[0], "control": shots[1]}
 
 
-def scenes(args: argparse.Namespace) -> list[tuple[str, Any]]:
-    """``(name, make)`` of each scene: from ``--photos`` (one made-up scene a photo) or from
-    ``--real`` (a folder written by ``companion_scenes.py``)."""
+def scenes(args: argparse.Namespace) -> list[tuple[str, str, Any]]:
+    """``(name, control's name, make)`` of each scene: from ``--photos`` (one made-up scene a
+    photo) or from ``--real`` (a folder written by ``companion_scenes.py``). A scene's control
+    comes from the next one."""
     if args.real:
         with (args.real / "scenes.csv").open() as handle:
             rows = list(csv.DictReader(handle))[: args.scenes]
-        return [(row["target"], partial(make_real_scene, args.real, row,
-                                        rows[(i + 1) % len(rows)], args.seed))
-                for i, row in enumerate(rows)]  # fmt: skip
+        pairs = [(row, rows[(i + 1) % len(rows)]) for i, row in enumerate(rows)]
+        return [(row["target"], other["target"],
+                 partial(make_real_scene, args.real, row, other, args.seed))
+                for row, other in pairs]  # fmt: skip
     photos = sorted(p for p in args.photos.iterdir() if p.is_file())[: args.scenes]
-    return [(photo.name, partial(make_scene, photo, photos[(i + 1) % len(photos)], args.seed))
-            for i, photo in enumerate(photos)]  # fmt: skip
+    pairs = [(photo, photos[(i + 1) % len(photos)]) for i, photo in enumerate(photos)]
+    return [(photo.name, other.name, partial(make_scene, photo, other, args.seed))
+            for photo, other in pairs]  # fmt: skip
 
 
 def _metrics(fill: torch.Tensor, truth: torch.Tensor, holes: torch.Tensor, lpips: Any) -> dict:
@@ -160,21 +165,21 @@ def run(args: argparse.Namespace) -> None:
     done = {json.loads(line)["photo"] for line in results.open()} if results.exists() else set()
     lpips = resolve_lpips("auto")
     reused = _reusable(args.reuse / args.split, args.seed) if args.reuse else {}
-    listed = scenes(args)
-    for index, (name, make) in enumerate(listed):
+    for name, control_name, make in scenes(args):
         if name in done:
             continue
         scene = make()
         target, holes = scene["target"], scene["holes"]
+        fills = folder / "fills" / Path(name).stem  # + "_VARIANT.png"
         row: dict[str, Any] = {
-            "photo": name, "control_photo": listed[(index + 1) % len(listed)][0],
+            "photo": name, "control_photo": control_name,
             "references": len(scene["companions"]), "seed": args.seed,
         }  # fmt: skip
         common = {"strategy": "default", "seed": args.seed, "weights": args.weights}
         for variant in VARIANTS:
             if variant in REUSABLE and name in reused:
                 row[variant] = reused[name][variant]
-                source = args.reuse / args.split / "fills" / f"{Path(name).stem}_{variant}.png"
+                source = args.reuse / args.split / "fills" / f"{fills.name}_{variant}.png"
                 (folder / "fills" / source.name).write_bytes(source.read_bytes())
                 continue
             refs = {"with": scene["companions"], "control": scene["control"]}.get(variant)
@@ -189,10 +194,10 @@ def run(args: argparse.Namespace) -> None:
             notices = [n for n in result.notices if n.startswith("reference")]
             scores = _metrics(result.finetuned, target, holes, lpips)
             row[variant] = {**scores, "seconds": seconds, "notices": notices}
-            write_image(folder / "fills" / f"{Path(name).stem}_{variant}.png", result.finetuned)
-        write_image(folder / "fills" / f"{Path(name).stem}_target.png", target)
-        write_image(folder / "fills" / f"{Path(name).stem}_masked.png", target * (1 - holes))
-        write_image(folder / "fills" / f"{Path(name).stem}_ref0.png", scene["companions"][0])
+            write_image(f"{fills}_{variant}.png", result.finetuned)
+        write_image(f"{fills}_target.png", target)
+        write_image(f"{fills}_masked.png", target * (1 - holes))
+        write_image(f"{fills}_ref0.png", scene["companions"][0])
         with results.open("a") as handle:
             handle.write(json.dumps(row) + "\n")
         print(f"{name}: hole L1 raw {row['raw']['l1_hole']:.4f}, alone "
@@ -279,7 +284,7 @@ def main() -> None:
     runner.add_argument("--steps", type=int, default=30)
     runner.add_argument("--share", type=float, default=0.5)
     runner.add_argument("--aligner", default="homography")
-    runner.add_argument("--reference-masks", choices=("random", "holes"), default="holes")
+    runner.add_argument("--reference-masks", choices=REFERENCE_MASKS, default=DEFAULT_MASKS)
     runner.add_argument("--weights", type=Path)
     runner.add_argument("--seed", type=int, default=0)
     runner.add_argument("--threads", type=int, default=0)

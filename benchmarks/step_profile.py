@@ -89,6 +89,8 @@ def main() -> None:
     parser.add_argument("--ops", action="store_true", help="operator groups (torch.profiler)")
     parser.add_argument("--as-avx2", action="store_true", help="emulate an AVX2-only CPU")
     args = parser.parse_args()
+    if args.as_avx2 and args.precision == "bf16":
+        parser.error("--as-avx2 emulates a CPU without native bf16: use --precision fp32")
     if args.as_avx2 and os.environ.get("ATEN_CPU_CAPABILITY") != "avx2":
         # The kernel choice is made when torch loads: start again with the limits set.
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **AS_AVX2})
@@ -96,8 +98,6 @@ def main() -> None:
 
     print(f"CPU: {cpu_class(cpu_flags(), args.as_avx2)}, {torch.get_num_threads()} threads; "
           f"{args.backbone} at {args.size}², batch {args.batch}, {args.precision}")  # fmt: skip
-    if args.as_avx2 and args.precision == "bf16":
-        parser.error("--as-avx2 emulates a CPU without native bf16: use --precision fp32")
     dtype = torch.bfloat16 if args.precision == "bf16" else None
     setup = step_setup(args.backbone, args.size, args.batch, args.strategy)
     for _ in range(2):

@@ -244,7 +244,7 @@ def reference_views(
     references: Sequence[Reference],
     window: Window,
     share: float = DEFAULT_SHARE,
-    masks: str = "random",
+    masks: str = DEFAULT_MASKS,
 ) -> ReferenceViews | None:
     """Each reference warped into ``window`` at the network's size; ``None`` when none
     reaches the window (every one shows none of it)."""
